@@ -1,0 +1,62 @@
+"""b12-neuro-cds: a CDS Hooks 2.0 service for vitamin B12 neurological safety."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+log = logging.getLogger("cds_service")
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """App factory: load and validate settings, knowledge and service files once, then serve.
+
+    `config` keys are the CDS_* variable names without the prefix (e.g. {"DATABASE_URL": ...});
+    anything invalid raises at start-up with a message naming the variable, file or field.
+    """
+    from .api import discovery, health, services
+    from .api.errors import register_error_handlers
+    from .api.middleware import install_middleware
+    from .app_state import AppState, set_state
+    from .clinical.rules import FAMILIES
+    from .config import load_settings
+    from .engine import Engine, system_clock
+    from .knowledge import load_knowledge
+    from .logging_setup import configure_logging
+    from .protocol.services import load_service_definitions
+    from .storage.db import make_engine
+
+    settings = load_settings(config)
+    configure_logging(settings.log_level)
+    kb = load_knowledge(Path(settings.knowledge_dir) if settings.knowledge_dir else None)
+    service_defs = load_service_definitions(Path(settings.hooks_dir), FAMILIES)
+    pinned = settings.pinned_time()
+    clock = (lambda: pinned) if pinned else system_clock
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["TESTING"] = settings.testing
+    set_state(
+        app,
+        AppState(
+            settings=settings,
+            knowledge=kb,
+            services=service_defs,
+            engine=Engine(kb, clock),
+            db=make_engine(settings.database_url),
+        ),
+    )
+    install_middleware(app, settings.cors_origins)
+    register_error_handlers(app)
+    for blueprint in (discovery.bp, services.bp, health.bp):
+        app.register_blueprint(blueprint)
+    log.info("service started", extra={"fields": {"env": settings.env, "services": sorted(service_defs)}})
+    if pinned:
+        log.warning("evaluation time pinned by CDS_EVALUATION_TIME (test/demo only)")
+    return app

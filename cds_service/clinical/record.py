@@ -1,0 +1,189 @@
+"""PatientRecord: the typed, normalised facts the rules read.
+
+Built once per request by `normalize.build_patient_record` from the FHIR data (prefetch, fetched
+resources and, for order hooks, the draft orders). Rules never see FHIR JSON: everything they need is
+here already classified through the knowledge value sets and converted to canonical units, so a rule
+is a pure function of this record and can be tested with a hand-built record.
+
+Nothing is silently dropped: a lab result whose unit is missing or unknown is kept with
+`problem` set and `value` None, so a card can say "B12 result could not be interpreted".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Iterable, Literal
+
+Comparator = Literal["<", "<=", ">", ">="]
+MatchMethod = Literal["code", "text"]
+Route = Literal["parenteral", "oral", "unknown"]
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    """The code exactly as the EHR sent it, so a card can show what was interpreted."""
+
+    system: str
+    code: str
+    display: str | None = None
+
+    def label(self) -> str:
+        """Short human label such as 'LOINC 2132-9' used in card evidence."""
+        names = {
+            "http://loinc.org": "LOINC",
+            "http://snomed.info/sct": "SNOMED CT",
+            "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
+            "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
+            "http://www.whocc.no/atc": "ATC",
+        }
+        return f"{names.get(self.system, self.system)} {self.code}"
+
+
+@dataclass(frozen=True)
+class LabResult:
+    """One lab Observation, normalised.
+
+    `value` is in the analyte's canonical unit (see knowledge units) or None when the result could
+    not be interpreted; `problem` then says why ("unit missing", "unit 'pg' not recognised",
+    "no numeric value"). `comparator` is kept: '<100 pg/mL' has value 73.78 pmol/L and comparator
+    '<', and rules classify by the bound.
+    """
+
+    analyte: str
+    source_ref: str  # "Observation/123"
+    code: CodeRef
+    effective: datetime | None
+    raw_value: str | None  # value as received, e.g. "150"
+    raw_unit: str | None  # unit as received, e.g. "pg/mL"
+    value: float | None
+    unit: str  # canonical unit
+    comparator: Comparator | None = None
+    reference_high: float | None = None  # canonical unit, from Observation.referenceRange
+    reference_low: float | None = None
+    positive: bool | None = None  # qualitative results (antibodies)
+    status: str = "final"
+    problem: str | None = None
+
+    @property
+    def interpretable(self) -> bool:
+        return self.problem is None and (self.value is not None or self.positive is not None)
+
+    def as_received(self) -> str:
+        """The result text as the lab sent it, e.g. '< 100 pg/mL' or '150 (no unit)'."""
+        if self.raw_value is None:
+            return "no value"
+        prefix = f"{self.comparator} " if self.comparator else ""
+        unit = self.raw_unit if self.raw_unit else "(no unit)"
+        return f"{prefix}{self.raw_value} {unit}"
+
+
+@dataclass(frozen=True)
+class MedicationExposure:
+    """A medication the patient takes, took, or is being ordered (draft), by class.
+
+    `classes` holds every concept the product maps to: a folic acid + cyanocobalamin combination
+    product is {'folic-acid', 'b12-replacement'}, which is how "folate-only" is decided.
+    `matched_by` is 'text' when no code matched and the product name did; cards flag that.
+    """
+
+    classes: frozenset[str]
+    source_ref: str  # "MedicationRequest/7"
+    resource_type: str
+    status: str
+    is_active: bool
+    matched_by: MatchMethod
+    code: CodeRef | None = None
+    text: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    route: Route = "unknown"
+    daily_dose_mg: float | None = None
+    is_draft: bool = False  # from context.draftOrders (order hooks)
+
+    def label(self) -> str:
+        return self.text or (self.code.display if self.code and self.code.display else "") or (
+            self.code.label() if self.code else self.source_ref
+        )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A coded condition, finding or procedure (Condition, Observation finding, Procedure)."""
+
+    classes: frozenset[str]
+    source_ref: str
+    code: CodeRef
+    is_active: bool
+    onset: datetime | None = None
+    recorded: datetime | None = None
+
+    @property
+    def first_noted(self) -> datetime | None:
+        """Onset if known, else when it was recorded: the date 'new' symptoms are judged by."""
+        return self.onset or self.recorded
+
+
+@dataclass(frozen=True)
+class OrderFact:
+    """A ServiceRequest (lab order or referral), open or draft, mapped to analytes/concepts."""
+
+    concepts: frozenset[str]
+    source_ref: str
+    status: str
+    code: CodeRef | None
+    authored: datetime | None = None
+    is_draft: bool = False
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    patient_id: str
+    as_of: datetime
+    birth_date: date | None = None
+    sex: str | None = None  # FHIR administrative gender
+    labs: tuple[LabResult, ...] = ()
+    medications: tuple[MedicationExposure, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    orders: tuple[OrderFact, ...] = ()
+    unavailable_inputs: tuple[str, ...] = field(default=())  # prefetch keys that could not be had
+    subject_refs: tuple[str, ...] = ()  # for order-select: the selected draft order refs
+
+    @property
+    def age_years(self) -> int | None:
+        if self.birth_date is None:
+            return None
+        today = self.as_of.date()
+        years = today.year - self.birth_date.year
+        if (today.month, today.day) < (self.birth_date.month, self.birth_date.day):
+            years -= 1
+        return years
+
+    def results(self, analytes: Iterable[str], within_days: int | None = None) -> list[LabResult]:
+        """Results for these analytes, newest first, optionally within a look-back window.
+
+        Results with no date are kept at the end: they cannot be placed in time, so rules treat
+        them as outside any window but cards can still mention them.
+        """
+        wanted = set(analytes)
+        since = self.as_of - timedelta(days=within_days) if within_days is not None else None
+        picked = [
+            r
+            for r in self.labs
+            if r.analyte in wanted
+            and (since is None or (r.effective is not None and since <= r.effective <= self.as_of))
+        ]
+        return sorted(picked, key=lambda r: (r.effective is not None, r.effective), reverse=True)
+
+    def medications_in(self, classes: Iterable[str], *, drafts: bool | None = None) -> list[MedicationExposure]:
+        """Medications of any of these classes; drafts=True/False filters to draft orders or not."""
+        wanted = set(classes)
+        return [
+            m
+            for m in self.medications
+            if m.classes & wanted and (drafts is None or m.is_draft == drafts)
+        ]
+
+    def problems_in(self, classes: Iterable[str]) -> list[Problem]:
+        wanted = set(classes)
+        return [p for p in self.problems if p.classes & wanted]

@@ -1,0 +1,124 @@
+"""The evaluation pipeline: CDS Hooks request -> FHIR data -> PatientRecord -> findings -> cards.
+
+Shared by the HTTP layer and the `evaluate` CLI command so both give identical answers. Holds no
+Flask and no clinical logic of its own: it only wires the layers in the order conventions.md fixes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .cards import build_cards
+from .clinical.findings import Finding
+from .clinical.normalize import build_patient_record
+from .clinical.record import PatientRecord
+from .clinical.rules import evaluate_families
+from .errors import InvalidFhirResource
+from .fhir.prefetch import Fetcher, gather_inputs
+from .fhir.validation import check_same_patient, validate_used_resources
+from .knowledge import Knowledge
+from .protocol.request import HookRequest
+from .protocol.response import validate_response
+from .protocol.services import ServiceDefinition
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    response: dict[str, Any]
+    record: PatientRecord
+    findings: list[Finding]
+    timings_ms: dict[str, float]
+
+
+def draft_order_resources(context: dict[str, Any]) -> list[dict[str, Any]]:
+    """Entries of context.draftOrders, read leniently: real clients omit Bundle.type (docs#517)."""
+    bundle = context.get("draftOrders")
+    if bundle is None:
+        return []
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise InvalidFhirResource("context.draftOrders", "must be a FHIR Bundle")
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise InvalidFhirResource("context.draftOrders.entry", "must be an array")
+    resources = []
+    for index, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            raise InvalidFhirResource(f"context.draftOrders.entry[{index}]", "entry has no resource")
+        resources.append(resource)
+    return resources
+
+
+class Engine:
+    """Evaluates service requests with the knowledge loaded once at start-up."""
+
+    def __init__(self, kb: Knowledge, clock: Clock = system_clock) -> None:
+        self.kb = kb
+        self.clock = clock
+
+    def evaluate(
+        self, service: ServiceDefinition, request: HookRequest, fetcher: Fetcher | None = None
+    ) -> Evaluation:
+        """Evaluate a validated CDS Hooks request: gather (prefetch, else fetch, else 412), then rules."""
+        t0 = time.perf_counter()
+        gathered = gather_inputs(service.prefetch, request.prefetch, fetcher)
+        gather_ms = (time.perf_counter() - t0) * 1000
+        evaluation = self.evaluate_resources(
+            service,
+            patient_id=request.patient_id,
+            hook=request.hook,
+            resources=gathered.resources,
+            context=request.context,
+            unavailable=gathered.unavailable,
+        )
+        evaluation.timings_ms["gather_ms"] = gather_ms
+        return evaluation
+
+    def evaluate_resources(
+        self,
+        service: ServiceDefinition,
+        *,
+        patient_id: str,
+        hook: str,
+        resources: list[dict[str, Any]],
+        context: dict[str, Any],
+        unavailable: tuple[str, ...] = (),
+    ) -> Evaluation:
+        """Evaluate FHIR resources already gathered (also used by the `evaluate` CLI on Bundles)."""
+        t0 = time.perf_counter()
+        used = validate_used_resources(resources)
+        drafts = draft_order_resources(context)
+        check_same_patient(used, patient_id)
+        check_same_patient(drafts, patient_id)
+        t1 = time.perf_counter()
+        record = build_patient_record(
+            used,
+            self.kb,
+            patient_id=patient_id,
+            as_of=self.clock(),
+            draft_orders=drafts,
+            selections=context.get("selections", ()),
+            unavailable_inputs=unavailable,
+        )
+        t2 = time.perf_counter()
+        findings = evaluate_families(record, self.kb, service.families)
+        cards = build_cards(findings, self.kb, hook=hook, patient_id=patient_id)
+        response = {"cards": cards}
+        validate_response(response)
+        t3 = time.perf_counter()
+        timings = {
+            "validate_ms": (t1 - t0) * 1000,
+            "normalize_ms": (t2 - t1) * 1000,
+            "rules_ms": (t3 - t2) * 1000,
+        }
+        return Evaluation(response, record, findings, timings)

@@ -1,0 +1,72 @@
+"""Database engine and schema (SQLAlchemy): SQLite by default, PostgreSQL when configured.
+
+SQLite runs in WAL mode with a busy timeout so several gunicorn workers can write feedback at once
+without "database is locked" errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    create_engine,
+    event,
+    text,
+)
+
+metadata = MetaData()
+
+feedback_table = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service_id", String(64), nullable=False),
+    Column("card_uuid", String(128), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("suggestion_uuid", String(128), nullable=False, default=""),  # "" for overrides
+    Column("override_system", String(255)),
+    Column("override_code", String(128)),
+    Column("has_user_comment", Boolean, nullable=False, default=False),
+    Column("outcome_timestamp", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint(
+        "service_id", "card_uuid", "outcome", "suggestion_uuid", "outcome_timestamp", name="uq_feedback_event"
+    ),
+)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    metadata.create_all(engine)
+    return engine
+
+
+def database_reachable(engine: Engine) -> bool:
+    """For /readyz: a real round trip, not just a configured URL."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:  # noqa: BLE001 - any driver error means "not ready"; the probe reports it
+        return False

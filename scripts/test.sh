@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (first run) and run the whole test suite: lint, then pytest. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh test
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,43 @@
+"""Configuration is validated at start-up with messages naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.config import ConfigError, load_settings
+
+
+def test_defaults_are_development_with_sqlite():
+    s = load_settings(environ={})
+    assert s.env == "development" and s.database_url.startswith("sqlite:///")
+
+
+def test_environment_variables_are_read():
+    s = load_settings(environ={"CDS_MAX_BODY_BYTES": "4096", "CDS_CORS_ORIGINS": "https://a.example"})
+    assert s.max_body_bytes == 4096 and s.cors_origins == "https://a.example"
+
+
+@pytest.mark.parametrize(
+    ("environ", "fragment"),
+    [
+        ({"CDS_MAX_BODY_BYTES": "lots"}, "CDS_MAX_BODY_BYTES"),
+        ({"CDS_MAX_BODY_BYTES": "10"}, "CDS_MAX_BODY_BYTES"),
+        ({"CDS_ENV": "staging"}, "CDS_ENV"),
+        ({"CDS_DATABASE_URL": "mysql://x"}, "CDS_DATABASE_URL"),
+        ({"CDS_EVALUATION_TIME": "yesterday"}, "CDS_EVALUATION_TIME"),
+        ({"CDS_EVALUATION_TIME": "2026-11-01T12:00:00"}, "time zone"),
+        ({"CDS_HOOKS_DIR": "/no/such/dir"}, "CDS_HOOKS_DIR"),
+        ({"CDS_TESTING": "maybe"}, "CDS_TESTING"),
+        ({"CDS_ENV": "production"}, "CDS_CORS_ORIGINS"),
+        ({"CDS_ENV": "production", "CDS_CORS_ORIGINS": "https://ehr.example.org",
+          "CDS_EVALUATION_TIME": "2026-11-01T12:00:00Z"}, "CDS_EVALUATION_TIME"),
+    ],
+)
+def test_bad_values_name_the_variable(environ, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(environ=environ)
+
+
+def test_unknown_override_key_is_refused():
+    with pytest.raises(ConfigError, match="DATABSE_URL"):
+        load_settings({"DATABSE_URL": "sqlite:///x.db"}, environ={})
