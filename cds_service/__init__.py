@@ -27,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .clinical.rules import FAMILIES
     from .config import load_settings
     from .engine import Engine, system_clock
+    from .fhir.fetch import FetchSettings, FhirFetcher
     from .knowledge import load_knowledge
     from .logging_setup import configure_logging
     from .protocol.services import load_service_definitions
@@ -50,6 +51,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             services=service_defs,
             engine=Engine(kb, clock),
             db=make_engine(settings.database_url),
+            fetcher=FhirFetcher(
+                FetchSettings(
+                    allowlist=settings.allowlist_entries(),
+                    budget_ms=settings.fetch_budget_ms,
+                    call_timeout_ms=settings.fetch_call_timeout_ms,
+                    max_pages=settings.fetch_max_pages,
+                    max_entries=settings.fetch_max_entries,
+                    max_response_bytes=settings.fetch_max_response_bytes,
+                    breaker_failures=settings.fetch_breaker_failures,
+                    breaker_cooldown_s=settings.fetch_breaker_cooldown_s,
+                )
+            ),
         ),
     )
     install_middleware(app, settings.cors_origins)

@@ -9,6 +9,7 @@ from sqlalchemy import Engine as DbEngine
 
 from .config import Settings
 from .engine import Engine
+from .fhir.fetch import FhirFetcher
 from .knowledge import Knowledge
 from .protocol.services import ServiceDefinition
 
@@ -20,6 +21,7 @@ class AppState:
     services: dict[str, ServiceDefinition]
     engine: Engine
     db: DbEngine
+    fetcher: FhirFetcher
 
 
 def set_state(app: Flask, state: AppState) -> None:

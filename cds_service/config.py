@@ -36,10 +36,21 @@ class Settings:
     public_base_url: str = ""  # e.g. https://cds.example.org (JWT aud behind proxies)
     log_level: str = "INFO"
     testing: bool = False
+    fhir_server_allowlist: str = ""  # comma-separated origins or URL prefixes the service may call
+    fetch_budget_ms: int = 400  # whole-request budget for FHIR fetches (hard ceiling 2000)
+    fetch_call_timeout_ms: int = 300
+    fetch_max_pages: int = 10
+    fetch_max_entries: int = 2000
+    fetch_max_response_bytes: int = 10 * 1024 * 1024
+    fetch_breaker_failures: int = 3
+    fetch_breaker_cooldown_s: int = 30
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    def allowlist_entries(self) -> tuple[str, ...]:
+        return tuple(e.strip() for e in self.fhir_server_allowlist.split(",") if e.strip())
 
     def pinned_time(self) -> datetime | None:
         if not self.evaluation_time:
@@ -113,6 +124,18 @@ def validate_settings(s: Settings) -> None:
     if s.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"CDS_LOG_LEVEL: '{s.log_level}' must be DEBUG, INFO, WARNING or ERROR")
     s.pinned_time()  # validates the format
+    if not 10 <= s.fetch_budget_ms <= 2000:
+        raise ConfigError("CDS_FETCH_BUDGET_MS: must be between 10 and 2000 (the hard ceiling)")
+    if not 10 <= s.fetch_call_timeout_ms <= 2000:
+        raise ConfigError("CDS_FETCH_CALL_TIMEOUT_MS: must be between 10 and 2000")
+    for name in ("fetch_max_pages", "fetch_max_entries", "fetch_max_response_bytes", "fetch_breaker_failures"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"CDS_{name.upper()}: must be at least 1")
+    for entry in s.allowlist_entries():
+        if not (entry.startswith("https://") or entry.startswith("http://")):
+            raise ConfigError(f"CDS_FHIR_SERVER_ALLOWLIST: '{entry}' must start with https:// or http://")
+        if s.is_production and entry.startswith("http://"):
+            raise ConfigError(f"CDS_FHIR_SERVER_ALLOWLIST: '{entry}' is plain http, refused in production")
     if s.is_production:
         if s.evaluation_time:
             raise ConfigError("CDS_EVALUATION_TIME: pinning the clock is refused in production")

@@ -11,3 +11,11 @@ fi
 extras=""
 [ "${1:-}" = "test" ] && extras="[test]"
 .venv/bin/python -m pip install -q -e ".${extras}"
+if [ "${1:-}" = "test" ]; then
+  # A real FHIR server for the integration tests, in its own venv (its dependencies are not ours).
+  if [ ! -x .fhir-venv/bin/sekmet ]; then
+    "$PYTHON" -m venv .fhir-venv
+    .fhir-venv/bin/python -m pip install -q --upgrade pip
+  fi
+  .fhir-venv/bin/python -m pip install -q sekmet-fhir==0.1.1
+fi

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from cds_service.errors import InvalidFhirResource, PreconditionFailed
-from cds_service.fhir.prefetch import FetchUnavailable, PrefetchState, classify_prefetch_value, gather_inputs
+from cds_service.fhir.prefetch import (
+    Fetched,
+    FetchUnavailable,
+    PrefetchState,
+    classify_prefetch_value,
+    gather_inputs,
+)
 from cds_service.protocol.services import PrefetchSpec
 from tests.conftest import b12_observation, empty_searchset, searchset
 
@@ -47,19 +53,24 @@ def test_malformed_prefetch_values_are_refused(value):
 
 def test_missing_required_key_is_fetched_when_a_fetcher_exists():
     fetched = [b12_observation(300)]
-    gathered = gather_inputs([LABS], {}, lambda spec: fetched)
+    gathered = gather_inputs([LABS], {}, lambda specs: {s.key: Fetched(fetched) for s in specs})
     assert gathered.resources == fetched
     assert gathered.states["labs"] is PrefetchState.MISSING
 
 
 def test_error_key_is_fetched_not_treated_as_no_data():
     calls = []
-    gather_inputs([LABS], {"labs": OUTCOME}, lambda spec: calls.append(spec.key) or [])
+
+    def record(specs):
+        calls.extend(s.key for s in specs)
+        return {s.key: Fetched([]) for s in specs}
+
+    gather_inputs([LABS], {"labs": OUTCOME}, record)
     assert calls == ["labs"]
 
 
 def test_no_data_is_never_refetched():
-    def fail(spec):
+    def fail(specs):
         raise AssertionError("must not fetch")
 
     gathered = gather_inputs([LABS], {"labs": None}, fail)
@@ -67,8 +78,8 @@ def test_no_data_is_never_refetched():
 
 
 def test_unobtainable_required_key_is_412_and_optional_is_reported_unavailable():
-    def unreachable(spec):
-        raise FetchUnavailable("server down")
+    def unreachable(specs):
+        return {s.key: FetchUnavailable("server down") for s in specs}
 
     with pytest.raises(PreconditionFailed) as err:
         gather_inputs([LABS, PROCS], {}, unreachable)
@@ -83,3 +94,8 @@ def test_partial_page_is_used_and_flagged_when_next_page_cannot_be_fetched():
     gathered = gather_inputs([LABS], {"labs": bundle}, None)
     assert len(gathered.resources) == 1
     assert gathered.unavailable == ("labs",)
+
+
+def test_truncated_fetch_is_used_and_flagged():
+    gathered = gather_inputs([LABS], {}, lambda specs: {"labs": Fetched([b12_observation(300)], complete=False)})
+    assert len(gathered.resources) == 1 and gathered.unavailable == ("labs",)

@@ -32,7 +32,10 @@ def call_service(service_id: str) -> Response:
     hook_request = parse_hook_request(read_json_body(), service.hook)
     g.hook = hook_request.hook
     g.hook_instance = hook_request.hook_instance
-    evaluation = state().engine.evaluate(service, hook_request)
+    fetcher = state().fetcher.for_request(
+        hook_request.fhir_server, hook_request.fhir_authorization, hook_request.context
+    )
+    evaluation = state().engine.evaluate(service, hook_request, fetcher)
     cards = evaluation.response["cards"]
     log.info(
         "service evaluated",

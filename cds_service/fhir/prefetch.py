@@ -11,7 +11,7 @@ service must fetch it or say it could not (412 for required data, a caveat on ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -39,8 +39,17 @@ class FetchUnavailable(Exception):
     """The data for a prefetch key could not be fetched from the FHIR server; the message says why."""
 
 
-# A fetcher runs one prefetch template against the EHR's FHIR server (issue: FHIR fetching).
-Fetcher = Callable[[PrefetchSpec], list[dict[str, Any]]]
+@dataclass(frozen=True)
+class Fetched:
+    """What a fetch returned; `complete` is False when a page or entry cap cut it short."""
+
+    resources: list[dict[str, Any]]
+    complete: bool = True
+
+
+# A fetcher runs the templates of the keys prefetch lacks against the EHR's FHIR server, all at once
+# (so independent queries can run concurrently), and answers per key with data or the reason it failed.
+Fetcher = Callable[[Sequence[PrefetchSpec]], dict[str, "Fetched | FetchUnavailable"]]
 
 
 def classify_prefetch_value(key: str, value: Any) -> PrefetchItem:
@@ -89,9 +98,8 @@ def gather_inputs(
     """Merge prefetch with fetched data; 412 when required data can be had neither way."""
     prefetch = prefetch or {}
     resources: list[dict[str, Any]] = []
-    unavailable: list[str] = []
-    failed_required: list[tuple[str, str]] = []
     states: dict[str, PrefetchState] = {}
+    to_fetch: list[tuple[PrefetchSpec, PrefetchItem]] = []
     for spec in specs:
         item = (
             classify_prefetch_value(spec.key, prefetch[spec.key])
@@ -101,18 +109,32 @@ def gather_inputs(
         states[spec.key] = item.state
         if item.state in (PrefetchState.PRESENT, PrefetchState.NO_DATA) and not item.incomplete:
             resources.extend(item.resources)
+        else:
+            to_fetch.append((spec, item))
+    if not to_fetch:
+        return GatheredData(resources, (), states)
+    if fetcher is None:
+        results: dict[str, Fetched | FetchUnavailable] = {
+            spec.key: FetchUnavailable("no fhirServer/fhirAuthorization to fetch it from") for spec, _ in to_fetch
+        }
+    else:
+        results = fetcher([spec for spec, _ in to_fetch])
+    unavailable: list[str] = []
+    failed_required: list[tuple[str, str]] = []
+    for spec, item in to_fetch:
+        result = results.get(spec.key) or FetchUnavailable("not fetched")
+        if isinstance(result, Fetched):
+            resources.extend(result.resources)
+            if not result.complete:
+                unavailable.append(spec.key)  # partial: used, and cards say so
             continue
-        try:
-            if fetcher is None:
-                raise FetchUnavailable("no fhirServer/fhirAuthorization to fetch it from")
-            resources.extend(fetcher(spec))
-        except FetchUnavailable as exc:
-            if item.incomplete:
-                resources.extend(item.resources)  # use the page we have, and say it is partial
-            if spec.required and not item.incomplete:
-                failed_required.append((spec.key, f"{item.state.value}: {exc}"))
-            else:
-                unavailable.append(spec.key)
+        if item.incomplete:
+            resources.extend(item.resources)  # use the page we have, and say it is partial
+            unavailable.append(spec.key)
+        elif spec.required:
+            failed_required.append((spec.key, f"{item.state.value}: {result}"))
+        else:
+            unavailable.append(spec.key)
     if failed_required:
         detail = "; ".join(f"'{key}' ({why})" for key, why in failed_required)
         raise PreconditionFailed(
