@@ -23,7 +23,7 @@ SERVICE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9\-]{0,63}$")
 TOKEN_PATTERN = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 USER_TOKENS = frozenset({"userPractitionerId", "userPractitionerRoleId", "userPatientId", "userRelatedPersonId"})
 # CDS Hooks 2.0 recommended query subset: no chained params, no modifiers other than :in.
-TEMPLATE_PATTERN = re.compile(r"^[A-Z][A-Za-z]+(/\{\{context\.\w+\}\}|\?[^#\s]+)$")
+TEMPLATE_PATTERN = re.compile(r"^[A-Z][A-Za-z]+(/\{\{[^}]+\}\}|\?[^#\s]+)$")
 
 
 class ServiceDefinitionError(ValueError):

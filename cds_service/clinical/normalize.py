@@ -1,0 +1,427 @@
+"""FHIR R4 JSON -> PatientRecord: classify through the knowledge value sets, convert to canonical units.
+
+Pure functions over plain dicts (already R4B-validated upstream, except draft orders, which are parsed
+leniently). Rules from clinical-reference 4.1: entered-in-error and cancelled data are ignored;
+final/amended/corrected results are used (preliminary only when asked); a result whose unit is missing
+or unknown is kept with `problem` set, never dropped and never guessed; comparators are kept.
+A resource that maps to no concept is skipped after one or two dict lookups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from cds_service.clinical import units as dose
+from cds_service.clinical.concepts import CONDITION_CLASSES, MEDICATION_CLASSES
+from cds_service.clinical.record import CodeRef, LabResult, MedicationExposure, OrderFact, PatientRecord, Problem
+from cds_service.knowledge import Knowledge
+
+UCUM = "http://unitsofmeasure.org"
+RESULT_STATUSES = frozenset({"final", "amended", "corrected"})
+CONDITION_ACTIVE = frozenset({"active", "recurrence", "relapse"})
+CONDITION_IGNORED = frozenset({"entered-in-error", "refuted"})
+COMPARATORS = frozenset({"<", "<=", ">", ">="})
+OPEN_ORDER = frozenset({"active", "draft", "on-hold"})
+ACTIVE_BY_TYPE: dict[str, frozenset[str]] = {
+    "MedicationRequest": frozenset({"active", "on-hold"}),
+    "MedicationStatement": frozenset({"active", "intended"}),
+    "MedicationAdministration": frozenset({"in-progress"}),
+}
+DROPPED_BY_TYPE: dict[str, frozenset[str]] = {
+    "MedicationRequest": frozenset({"entered-in-error"}),
+    "MedicationStatement": frozenset({"entered-in-error", "not-taken"}),
+    "MedicationAdministration": frozenset({"entered-in-error", "not-done"}),
+}
+DRAFT_CLOSED = frozenset({"entered-in-error", "cancelled", "revoked", "stopped", "completed"})
+
+
+def build_patient_record(
+    resources: Sequence[dict],
+    kb: Knowledge,
+    *,
+    patient_id: str,
+    as_of: datetime,
+    draft_orders: Sequence[dict] = (),
+    selections: Sequence[str] = (),
+    unavailable_inputs: Sequence[str] = (),
+    include_preliminary: bool = False,
+) -> PatientRecord:
+    """Normalise prefetch/fetched resources and draft orders into the facts the rules read."""
+    items = _unique(_flatten(resources))
+    drafts = list(_flatten(draft_orders))
+    medications = _medication_index(items + drafts)
+    labs: list[LabResult] = []
+    meds: list[MedicationExposure | None] = []
+    problems: list[Problem | None] = []
+    orders: list[OrderFact | None] = []
+    birth: date | None = None
+    sex: str | None = None
+    for res in items:
+        rt = res.get("resourceType")
+        if rt == "Observation":
+            fact = _observation(res, kb, include_preliminary)
+            if isinstance(fact, LabResult):
+                labs.append(fact)
+            elif fact is not None:
+                problems.append(fact)
+        elif rt == "Condition":
+            problems.append(_condition(res, kb))
+        elif rt == "Procedure":
+            problems.append(_procedure(res, kb))
+        elif rt in ACTIVE_BY_TYPE:
+            meds.append(_medication(res, kb, medications, is_draft=False))
+        elif rt == "ServiceRequest":
+            orders.append(_service_request(res, kb, is_draft=False))
+        elif rt == "Patient" and birth is None and sex is None:
+            birth = _date(res.get("birthDate"))
+            sex = _str(res.get("gender"))
+    for res in drafts:
+        rt = res.get("resourceType")
+        if rt == "MedicationRequest":
+            meds.append(_medication(res, kb, medications, is_draft=True))
+        elif rt == "ServiceRequest":
+            orders.append(_service_request(res, kb, is_draft=True))
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    return PatientRecord(
+        patient_id=patient_id, as_of=as_of, birth_date=birth, sex=sex, labs=tuple(labs),
+        medications=tuple(m for m in meds if m), problems=tuple(p for p in problems if p),
+        orders=tuple(o for o in orders if o),
+        unavailable_inputs=tuple(unavailable_inputs), subject_refs=tuple(selections),
+    )
+
+
+# --- plumbing --------------------------------------------------------------------------------------
+def _flatten(resources: Sequence[Any]) -> list[dict]:
+    """Resources as a flat list; Bundles (e.g. a draftOrders Bundle) contribute their entries."""
+    out: list[dict] = []
+    for res in resources:
+        if not isinstance(res, dict):
+            continue
+        if res.get("resourceType") == "Bundle":
+            out.extend(_flatten([_dict(e).get("resource") for e in _list(res.get("entry"))]))
+        elif isinstance(res.get("resourceType"), str):
+            out.append(res)
+    return out
+
+
+def _unique(resources: list[dict]) -> list[dict]:
+    """Deduplicate by resourceType/id (prefetch and fetched data overlap); first copy wins."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for res in resources:
+        rid = res.get("id")
+        if isinstance(rid, str):
+            key = (res["resourceType"], rid)
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(res)
+    return out
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    if isinstance(value, list):
+        return value
+    return [value] if isinstance(value, dict) else []
+
+
+def _str(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _ref(res: dict) -> str:
+    return f"{res['resourceType']}/{_str(res.get('id')) or '(no id)'}"
+
+
+def _codings(concept: Any) -> list[dict]:
+    return [c for c in _list(_dict(concept).get("coding")) if isinstance(c, dict) and _str(c.get("code"))]
+
+
+def _code_ref(coding: dict) -> CodeRef:
+    return CodeRef(str(coding.get("system") or ""), coding["code"].strip(), _str(coding.get("display")))
+
+
+def _first_code(concept: Any) -> str | None:
+    codings = _codings(concept)
+    return codings[0]["code"].strip() if codings else None
+
+
+def _datetime(value: Any) -> datetime | None:
+    """FHIR date/dateTime/instant as an aware UTC datetime; partial dates take their first day."""
+    text = _str(value)
+    if text is None:
+        return None
+    try:
+        if len(text) == 4:
+            parsed = datetime(int(text), 1, 1)
+        elif len(text) == 7:
+            parsed = datetime(int(text[:4]), int(text[5:7]), 1)
+        else:
+            parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _date(value: Any) -> date | None:
+    parsed = _datetime(value)
+    return parsed.date() if parsed else None
+
+
+def _classify(kb: Knowledge, codings: list[dict], allowed: frozenset[str]) -> tuple[frozenset[str], CodeRef | None]:
+    """Union of allowed concepts over all codings; the first matching coding is the one shown."""
+    found: frozenset[str] = frozenset()
+    shown: CodeRef | None = None
+    for coding in codings:
+        hit = kb.concepts_for(coding.get("system"), coding.get("code")) & allowed
+        if hit:
+            found = found | hit
+            shown = shown or _code_ref(coding)
+    return found, shown
+
+
+# --- observations ----------------------------------------------------------------------------------
+def _observation(res: dict, kb: Knowledge, include_preliminary: bool) -> LabResult | Problem | None:
+    status = res.get("status")
+    if status not in RESULT_STATUSES and not (include_preliminary and status == "preliminary"):
+        return None
+    codings = _codings(res.get("code"))
+    for coding in codings:
+        analyte = kb.lab_analyte(coding.get("system"), coding.get("code"))
+        if analyte is not None:
+            return _lab(res, kb, analyte, _code_ref(coding), status)
+    # A finding recorded as an Observation (e.g. SNOMED numbness), in its code or its coded value.
+    classes, shown = _classify(kb, codings, CONDITION_CLASSES)
+    if not classes:
+        classes, shown = _classify(kb, _codings(res.get("valueCodeableConcept")), CONDITION_CLASSES)
+    if not classes or shown is None or res.get("valueBoolean") is False:
+        return None
+    return Problem(classes, _ref(res), shown, True, onset=_effective(res), recorded=_datetime(res.get("issued")))
+
+
+def _effective(res: dict) -> datetime | None:
+    return (
+        _datetime(res.get("effectiveDateTime"))
+        or _datetime(_dict(res.get("effectivePeriod")).get("start"))
+        or _datetime(res.get("effectiveInstant"))
+        or _datetime(res.get("issued"))
+    )
+
+
+def _lab(res: dict, kb: Knowledge, analyte: str, code: CodeRef, status: str) -> LabResult:
+    base: dict[str, Any] = dict(
+        analyte=analyte, source_ref=_ref(res), code=code, effective=_effective(res),
+        unit=kb.canonical_unit(analyte), status=status,
+    )
+    if kb.is_qualitative(analyte):
+        return _qualitative(res, kb, base)
+    quantity = res.get("valueQuantity")
+    if isinstance(quantity, dict) and dose.number(quantity.get("value")) is not None:
+        number = dose.number(quantity.get("value"))
+        raw_value = str(quantity.get("value")).strip()
+        comparator = quantity.get("comparator") if quantity.get("comparator") in COMPARATORS else None
+        value, unit = _convert(kb, analyte, number, quantity)
+        problem = None
+        if value is None:
+            problem = "unit missing" if unit is None else f"unit '{unit}' not recognised"
+        low, high = _reference_range(kb, analyte, res, unit if value is not None else None)
+        return LabResult(
+            **base, raw_value=raw_value, raw_unit=unit, value=value, comparator=comparator,
+            reference_low=low, reference_high=high, problem=problem,
+        )
+    text = _str(res.get("valueString"))
+    if text is not None:
+        return LabResult(**base, raw_value=text, raw_unit=None, value=None,
+                         problem=f"result is text ('{text}'), not a quantity with a unit")
+    return LabResult(**base, raw_value=None, raw_unit=None, value=None, problem="no numeric value")
+
+
+def _convert(kb: Knowledge, analyte: str, number: float, quantity: dict) -> tuple[float | None, str | None]:
+    """Convert using the UCUM `code` first, then the human `unit`; returns (value, unit as received)."""
+    candidates = []
+    if quantity.get("system") in (None, UCUM):
+        candidates.append(_str(quantity.get("code")))
+    candidates.append(_str(quantity.get("unit")))
+    units = [u for u in candidates if u is not None]
+    for unit in units:
+        value = kb.to_canonical(analyte, number, unit)
+        if value is not None:
+            return value, unit
+    return None, (units[0] if units else None)
+
+
+def _reference_range(
+    kb: Knowledge, analyte: str, res: dict, result_unit: str | None
+) -> tuple[float | None, float | None]:
+    """Lab reference limits in canonical units; a limit without its own unit takes the result's unit."""
+    ranges = _list(res.get("referenceRange"))
+    if not ranges:
+        return None, None
+    limits = []
+    for name in ("low", "high"):
+        q = _dict(_dict(ranges[0]).get(name))
+        number = dose.number(q.get("value"))
+        unit = _str(q.get("code")) or _str(q.get("unit")) or result_unit
+        limits.append(kb.to_canonical(analyte, number, unit) if number is not None else None)
+    return limits[0], limits[1]
+
+
+def _qualitative(res: dict, kb: Knowledge, base: dict[str, Any]) -> LabResult:
+    """Antibody results: positive/negative from a coded value, a text value or the interpretation."""
+    concept = _dict(res.get("valueCodeableConcept"))
+    quantity = _dict(res.get("valueQuantity"))
+    codings = _codings(concept) + [c for i in _list(res.get("interpretation")) for c in _codings(i)]
+    coded = [(kb.qualitative_result(c.get("system"), c.get("code")), _str(c.get("display")) or c["code"])
+             for c in codings]
+    texts = [t for t in (_str(concept.get("text")), _str(res.get("valueString"))) if t]
+    found = [hit for hit in coded if hit[0] is not None] + [(kb.qualitative_text(t), t) for t in texts]
+    positive, shown = next(((p, label) for p, label in found if p is not None), (None, None))
+    value = quantity.get("value")
+    raw_value = shown or (texts[0] if texts else None) or (str(value) if value is not None else None)
+    problem = None if positive is not None else "no positive/negative result or interpretation"
+    return LabResult(**base, raw_value=raw_value, raw_unit=_str(quantity.get("unit")) or _str(quantity.get("code")),
+                     value=None, positive=positive, problem=problem)
+
+
+# --- conditions and procedures ---------------------------------------------------------------------
+def _condition(res: dict, kb: Knowledge) -> Problem | None:
+    verification = {c["code"].strip() for c in _codings(res.get("verificationStatus"))}
+    if verification & CONDITION_IGNORED:
+        return None
+    classes, shown = _classify(kb, _codings(res.get("code")), CONDITION_CLASSES)
+    if not classes or shown is None:
+        return None
+    clinical = _first_code(res.get("clinicalStatus"))
+    if clinical is not None:
+        active = clinical in CONDITION_ACTIVE
+    else:  # no clinicalStatus: active unless an abatement is recorded
+        active = not any(k.startswith("abatement") for k in res)
+    onset = _datetime(res.get("onsetDateTime")) or _datetime(_dict(res.get("onsetPeriod")).get("start"))
+    return Problem(classes, _ref(res), shown, active, onset=onset, recorded=_datetime(res.get("recordedDate")))
+
+
+def _procedure(res: dict, kb: Knowledge) -> Problem | None:
+    if res.get("status") != "completed":
+        return None
+    classes, shown = _classify(kb, _codings(res.get("code")), CONDITION_CLASSES)
+    if not classes or shown is None:
+        return None
+    performed = _datetime(res.get("performedDateTime")) or _datetime(_dict(res.get("performedPeriod")).get("start"))
+    return Problem(classes, _ref(res), shown, True, onset=performed)
+
+
+# --- medications -----------------------------------------------------------------------------------
+def _medication_index(resources: list[dict]) -> dict[str, dict]:
+    return {r["id"]: r for r in resources if r.get("resourceType") == "Medication" and isinstance(r.get("id"), str)}
+
+
+def _medication_concept(res: dict, index: dict[str, dict]) -> tuple[dict | None, str | None, str | None]:
+    """(code concept, reference display, Medication.form text) from medication[x], resolving references."""
+    concept = res.get("medicationCodeableConcept")
+    if isinstance(concept, dict):
+        return concept, None, None
+    reference = _dict(res.get("medicationReference"))
+    target = _str(reference.get("reference"))
+    medication: dict | None = None
+    if target and target.startswith("#"):
+        medication = next((c for c in _list(res.get("contained")) if isinstance(c, dict)
+                           and c.get("resourceType") == "Medication" and c.get("id") == target[1:]), None)
+    elif target and "Medication/" in target:
+        medication = index.get(target.rsplit("Medication/", 1)[1].split("/")[0])
+    if medication is None:
+        return None, _str(reference.get("display")), None
+    form = _dict(medication.get("form"))
+    form_text = _str(form.get("text")) or next((_str(c.get("display")) for c in _codings(form)), None)
+    return _dict(medication.get("code")), _str(reference.get("display")), form_text
+
+
+def _medication(res: dict, kb: Knowledge, index: dict[str, dict], *, is_draft: bool) -> MedicationExposure | None:
+    rt = res["resourceType"]
+    status = _str(res.get("status")) or "unknown"
+    if status in DROPPED_BY_TYPE.get(rt, frozenset()):
+        return None
+    concept, ref_display, form_text = _medication_concept(res, index)
+    codings = _codings(concept)
+    classes, shown = _classify(kb, codings, MEDICATION_CLASSES)
+    text = _str(_dict(concept).get("text")) or ref_display or next((_str(c.get("display")) for c in codings), None)
+    # The product name can name ingredients the codes do not (a combined contraceptive coded only by its
+    # levomefolate ingredient); classes found only by name make the whole exposure 'matched by name'.
+    named: frozenset[str] = frozenset()
+    for candidate in [text, ref_display] + [_str(c.get("display")) for c in codings]:
+        named = named | kb.medication_classes_for_text(candidate)
+    matched_by = "code" if classes and named <= classes else "text"
+    shown = shown or (_code_ref(codings[0]) if codings else None)
+    classes = classes | named
+    if not classes:
+        return None
+    if is_draft:
+        active = status not in DRAFT_CLOSED
+    else:
+        active = status in ACTIVE_BY_TYPE[rt]
+    product = next((p for c in codings if (p := kb.product(c.get("system"), c.get("code"))) is not None), None)
+    if rt == "MedicationRequest":
+        dosage = _dict(_list(res.get("dosageInstruction"))[0]) if _list(res.get("dosageInstruction")) else {}
+    else:
+        dosage = _dict(_list(res.get("dosage"))[0]) if _list(res.get("dosage")) else {}
+    start, end = _medication_period(res, rt)
+    return MedicationExposure(
+        classes=classes, source_ref=_ref(res), resource_type=rt, status=status, is_active=active,
+        matched_by=matched_by, code=shown, text=text, start=start, end=end,
+        route=_route(kb, dosage, product.dose_form if product else None, form_text, text),
+        daily_dose_mg=dose.daily_dose_mg(dosage, product, single_event=rt == "MedicationAdministration"),
+        is_draft=is_draft,
+    )
+
+
+def _medication_period(res: dict, rt: str) -> tuple[datetime | None, datetime | None]:
+    period = _dict(res.get("effectivePeriod"))
+    validity = _dict(_dict(res.get("dispenseRequest")).get("validityPeriod"))
+    start = (
+        _datetime(res.get("authoredOn")) or _datetime(res.get("effectiveDateTime"))
+        or _datetime(period.get("start")) or _datetime(validity.get("start"))
+    )
+    end = _datetime(period.get("end")) or _datetime(validity.get("end"))
+    if rt == "MedicationAdministration" and end is None:
+        end = start  # an administration is a point in time
+    return start, end
+
+
+def _route(kb: Knowledge, dosage: dict, dose_form: str | None, form_text: str | None, text: str | None) -> str:
+    """Route from the dosage route (text, displays, codes), else from the product's dose form."""
+    route = _dict(dosage.get("route"))
+    parts = [_str(route.get("text"))] + [_str(c.get("display")) or c["code"] for c in _codings(route)]
+    for candidate in (" ".join(p for p in parts if p), dose_form, form_text, text):
+        found = kb.route_for_text(candidate)
+        if found is not None:
+            return found
+    return "unknown"
+
+
+# --- service requests ------------------------------------------------------------------------------
+def _service_request(res: dict, kb: Knowledge, *, is_draft: bool) -> OrderFact | None:
+    status = _str(res.get("status")) or ("draft" if is_draft else "unknown")
+    if status not in OPEN_ORDER and not (is_draft and status not in DRAFT_CLOSED):
+        return None
+    codings = _codings(res.get("code"))
+    concepts: frozenset[str] = frozenset()
+    shown: CodeRef | None = None
+    for coding in codings:
+        hit = kb.concepts_for(coding.get("system"), coding.get("code"))
+        analyte = kb.lab_analyte(coding.get("system"), coding.get("code"))
+        if analyte is not None:
+            hit = hit | {analyte}
+        if hit:
+            concepts = concepts | hit
+            shown = shown or _code_ref(coding)
+    if not concepts:
+        return None
+    return OrderFact(concepts, _ref(res), status, shown, authored=_datetime(res.get("authoredOn")), is_draft=is_draft)

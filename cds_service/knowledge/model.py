@@ -1,0 +1,323 @@
+"""The typed, validated knowledge base: value-set entries, units, thresholds, citations, orderables.
+
+`Knowledge` is built once by `loader.load_knowledge` and then only read. Every lookup the request path
+makes is a dict hit on tables prepared at load time (codes keyed by (system, normalised code); the
+medication-name and route patterns compiled once), so classifying a resource costs microseconds.
+
+Only entries with status V are active (clinical-reference.md: "a U code never ships as active
+knowledge"); inactive entries stay listed so `b12-cds knowledge` can show what was left out and why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+Status = Literal["V", "S", "U", "design"]
+CODE_STATUSES: frozenset[str] = frozenset({"V", "S", "U"})
+THRESHOLD_STATUSES: frozenset[str] = frozenset({"V", "S", "U", "design"})
+
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+# The contract (docs/contracts.md) fixes these keys; the loader refuses a knowledge directory that
+# lacks any of them, so a rule can never ask for a threshold or orderable that silently is not there.
+REQUIRED_THRESHOLD_KEYS: tuple[str, ...] = (
+    "b12-total.deficient-below",
+    "b12-total.normal-above",
+    "b12-active.deficient-below",
+    "b12-active.normal-above",
+    "mma.uln",
+    "mma.uln-age-65",
+    "mma.strongly-raised",
+    "homocysteine.uln",
+    "folate-serum.deficient-below",
+    "mcv.macrocytosis-above",
+    "haemoglobin.anaemia-male-below",
+    "haemoglobin.anaemia-female-below",
+    "haemoglobin.anaemia-pregnancy-below",
+    "egfr.mma-caution-below",
+    "egfr.mma-uninterpretable-below",
+    "age.risk-factor-years",
+    "window.b12-lookback-days",
+    "window.replacement-invalidates-days",
+    "window.red-flag-days",
+    "window.neuro-recent-days",
+    "window.n2o-exposure-days",
+    "window.egfr-recent-days",
+    "window.mma-before-b12-days",
+    "window.cover-recent-days",
+    "dose.oral-b12-replacement-min-mg",
+    "dose.folate-prophylaxis-max-mg",
+)
+REQUIRED_CITATION_IDS: tuple[str, ...] = (
+    "nice-ng239", "bsh-2014", "lindenbaum-1988", "paris-2023", "hashi-2025", "mhra-metformin-2022",
+    "bnf-b12-dosing", "nhs-lothian-referral", "who-haemoglobin-2011", "pfeiffer-2016", "mayo-mma",
+    "design-convention",
+)
+REQUIRED_ORDERABLE_KEYS: tuple[str, ...] = (
+    "b12-total", "b12-active", "mma", "homocysteine", "folate-serum", "fbc", "egfr", "creatinine",
+    "intrinsic-factor-antibody", "hydroxocobalamin-im", "hydroxocobalamin-im-neuro", "cyanocobalamin-oral",
+    "neurology-urgent",
+)
+
+_WS = re.compile(r"\s+")
+
+
+class KnowledgeError(ValueError):
+    """A knowledge file is missing or invalid; the message names the file and the field or entry."""
+
+
+def code_key(system: str, code: str) -> str:
+    """Normalise a code for lookup: ICD-10-CM is matched with or without its dot ('G62.9' == 'G629')."""
+    code = code.strip()
+    if system == ICD10CM:
+        return code.upper().replace(".", "")
+    return code
+
+
+@dataclass(frozen=True)
+class CodedEntry:
+    """One (code, concept) mapping from a value set; a code with two concepts gives two entries."""
+
+    valueset: str
+    system: str
+    code: str
+    display: str
+    concept: str
+    status: str
+    source: str
+    active: bool
+    match: Literal["exact", "descendants"] = "exact"
+
+
+@dataclass(frozen=True)
+class ProductInfo:
+    """Strength of a single-ingredient product, so a daily dose can be computed from a dose count.
+
+    `strength_per` is 'unit' (per tablet/capsule) or 'mL' (per millilitre of solution).
+    """
+
+    code: str
+    display: str
+    strength_mg: float | None
+    strength_per: Literal["unit", "mL"]
+    dose_form: str | None
+
+
+@dataclass(frozen=True)
+class Threshold:
+    key: str
+    value: float
+    unit: str
+    status: str
+    citation: str
+    source: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Citation:
+    id: str
+    label: str
+    url: str | None
+    status: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Orderable:
+    key: str
+    kind: Literal["lab", "medication", "referral"]
+    system: str | None
+    code: str | None
+    display: str | None
+    text: str
+    dosage_text: str | None
+    status: str
+    source: str
+    citation: str | None = None
+
+
+@dataclass(frozen=True)
+class UnitTable:
+    """Accepted unit strings for one analyte with their factor to the canonical unit."""
+
+    analyte: str
+    canonical: str
+    factors: Mapping[str, float]
+    qualitative: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class SiteAlias:
+    system: str
+    code: str
+    analyte: str
+    source: str
+    note: str | None = None
+
+
+class Knowledge:
+    """Read-only lookups over the validated knowledge files (see docs/contracts.md)."""
+
+    def __init__(
+        self,
+        *,
+        entries: list[CodedEntry],
+        products: dict[tuple[str, str], ProductInfo],
+        lab_analytes: frozenset[str],
+        units: dict[str, UnitTable],
+        thresholds: dict[str, Threshold],
+        citations: dict[str, Citation],
+        orderables: dict[str, Orderable],
+        aliases: list[SiteAlias],
+        synonyms: dict[str, frozenset[str]],
+        qualitative_codes: dict[tuple[str, str], bool],
+        qualitative_texts: dict[str, bool],
+        route_keywords: dict[str, str],
+    ) -> None:
+        self._entries = tuple(entries)
+        exact: dict[tuple[str, str], set[str]] = {}
+        prefix: dict[tuple[str, str], set[str]] = {}
+        for e in entries:
+            if e.active:
+                table = prefix if e.match == "descendants" else exact
+                table.setdefault((e.system, code_key(e.system, e.code)), set()).add(e.concept)
+        self._exact = {k: frozenset(v) for k, v in exact.items()}
+        self._prefix = {k: frozenset(v) for k, v in prefix.items()}
+        self._prefix_systems = frozenset(s for s, _ in self._prefix)
+        self._analyte: dict[tuple[str, str], str] = {}
+        for key, concepts in self._exact.items():
+            found = sorted(concepts & lab_analytes)
+            if found:
+                self._analyte[key] = found[0]
+        for alias in aliases:  # site knowledge wins over the shipped mapping (clinical-reference 4.5.9)
+            self._analyte[(alias.system, code_key(alias.system, alias.code))] = alias.analyte
+        self._aliases = tuple(aliases)
+        self._products = products
+        self._units = units
+        self._thresholds = thresholds
+        self.citations: Mapping[str, Citation] = MappingProxyType(citations)
+        self.orderables: Mapping[str, Orderable] = MappingProxyType(orderables)
+        self._synonyms = synonyms
+        self._synonym_re = _word_pattern(synonyms)
+        self._qual_codes = qualitative_codes
+        self._qual_texts = qualitative_texts
+        self._routes = route_keywords
+        self._route_re = _word_pattern(route_keywords)
+
+    # --- codes -----------------------------------------------------------------------------------
+    def concepts_for(self, system: str | None, code: str | None) -> frozenset[str]:
+        """Concept ids of ACTIVE entries for this code, across all value sets (empty if none)."""
+        if not system or not code or not isinstance(code, str):
+            return frozenset()
+        key = code_key(system, code)
+        found = self._exact.get((system, key), frozenset())
+        if system in self._prefix_systems:
+            for n in range(len(key), 0, -1):
+                hit = self._prefix.get((system, key[:n]))
+                if hit:
+                    found = found | hit
+        return found
+
+    def lab_analyte(self, system: str | None, code: str | None) -> str | None:
+        """The analyte a lab code reports (site alias first, then the shipped LOINC mapping)."""
+        if not system or not code or not isinstance(code, str):
+            return None
+        return self._analyte.get((system, code_key(system, code)))
+
+    def product(self, system: str | None, code: str | None) -> ProductInfo | None:
+        """Strength and dose form of a verified single-ingredient product code, if known."""
+        if not system or not code or not isinstance(code, str):
+            return None
+        return self._products.get((system, code_key(system, code)))
+
+    def medication_classes_for_text(self, text: str | None) -> frozenset[str]:
+        """Classes named in free text (whole words, case-insensitive); callers flag the match."""
+        if not text or self._synonym_re is None:
+            return frozenset()
+        found: frozenset[str] = frozenset()
+        for match in self._synonym_re.findall(text):
+            found = found | self._synonyms.get(_WS.sub(" ", match.lower()), frozenset())
+        return found
+
+    def route_for_text(self, text: str | None) -> str | None:
+        """'parenteral' or 'oral' from route or dose-form text; None when absent or contradictory."""
+        if not text or self._route_re is None:
+            return None
+        routes = {self._routes.get(_WS.sub(" ", m.lower())) for m in self._route_re.findall(text)}
+        routes.discard(None)
+        return routes.pop() if len(routes) == 1 else None
+
+    def qualitative_result(self, system: str | None, code: str | None) -> bool | None:
+        """True/False for a code stating a positive/negative result (antibodies), else None."""
+        if not system or not code or not isinstance(code, str):
+            return None
+        return self._qual_codes.get((system, code.strip()))
+
+    def qualitative_text(self, text: str | None) -> bool | None:
+        if not text or not isinstance(text, str):
+            return None
+        return self._qual_texts.get(_WS.sub(" ", text.strip().lower()))
+
+    # --- units -----------------------------------------------------------------------------------
+    def canonical_unit(self, analyte: str) -> str:
+        return self._units[analyte].canonical
+
+    def is_qualitative(self, analyte: str) -> bool:
+        table = self._units.get(analyte)
+        return table is not None and table.qualitative
+
+    def to_canonical(self, analyte: str, value: float, unit: str | None) -> float | None:
+        """Value in the analyte's canonical unit; None if the unit is missing or not recognised.
+
+        A missing unit is never guessed (clinical-reference 2). The product is rounded to 6 decimals
+        so that, e.g., 400 nmol/L MMA equals the 0.40 umol/L limit instead of exceeding it by float noise.
+        """
+        table = self._units.get(analyte)
+        if table is None or not unit or not isinstance(unit, str):
+            return None
+        factor = table.factors.get(unit.strip())
+        if factor is None:
+            return None
+        return round(float(value) * factor, 6)
+
+    def unit_table(self, analyte: str) -> UnitTable:
+        return self._units[analyte]
+
+    # --- thresholds ------------------------------------------------------------------------------
+    def threshold(self, key: str) -> Threshold:
+        try:
+            return self._thresholds[key]
+        except KeyError:
+            raise KeyError(f"unknown threshold key {key!r}") from None
+
+    def value(self, key: str) -> float:
+        return self.threshold(key).value
+
+    @property
+    def thresholds(self) -> Mapping[str, Threshold]:
+        return MappingProxyType(self._thresholds)
+
+    @property
+    def aliases(self) -> tuple[SiteAlias, ...]:
+        return self._aliases
+
+    # --- listings --------------------------------------------------------------------------------
+    def active_entries(self) -> list[CodedEntry]:
+        return [e for e in self._entries if e.active]
+
+    def inactive_entries(self) -> list[CodedEntry]:
+        return [e for e in self._entries if not e.active]
+
+
+def _word_pattern(terms: Mapping[str, object]) -> re.Pattern[str] | None:
+    """One case-insensitive alternation of whole-word terms, longest first, compiled once at load."""
+    if not terms:
+        return None
+    parts = [re.escape(t).replace(r"\ ", r"\s+") for t in sorted(terms, key=len, reverse=True)]
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
