@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,14 +26,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .api.middleware import install_middleware
     from .app_state import AppState, set_state
     from .clinical.rules import FAMILIES
-    from .config import load_settings
+    from .config import ConfigError, load_settings
     from .engine import Engine, system_clock
     from .fhir.fetch import FetchSettings, FhirFetcher
     from .knowledge import load_knowledge
     from .logging_setup import configure_logging
     from .protocol.services import load_service_definitions
+    from .security import auth_enabled, auth_environ, install_jwt_auth
     from .storage.db import make_engine
 
+    auth_env, config = auth_environ(config, os.environ)
     settings = load_settings(config)
     configure_logging(settings.log_level)
     kb = load_knowledge(Path(settings.knowledge_dir) if settings.knowledge_dir else None)
@@ -66,6 +69,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         ),
     )
     install_middleware(app, settings.cors_origins)
+    install_jwt_auth(app, auth_env, app.extensions["b12_cds"].db, settings.public_base_url)
+    if settings.is_production and not auth_enabled(app):
+        raise ConfigError("CDS_AUTH_REQUIRED: production refuses to start without client JWT verification "
+                          "and trusted issuers (CDS_TRUSTED_ISSUERS or CDS_TRUSTED_ISSUERS_FILE)")
     register_error_handlers(app)
     for blueprint in (discovery.bp, services.bp, health.bp):
         app.register_blueprint(blueprint)
