@@ -85,3 +85,58 @@ def client(app):
 @pytest.fixture
 def valid_request() -> dict[str, Any]:
     return copy.deepcopy(patient_view_request())
+
+
+# --- PHI/token leak check over the logs of the whole test session -------------------------------
+# Every record the service logs during the suite is formatted exactly as in production (JSON) and
+# kept; at the end of the session the text is scanned for the fixture patients' names and birth
+# dates and for every token the tests use. A hit fails the run.
+
+import io  # noqa: E402
+import json as _json  # noqa: E402
+import logging  # noqa: E402
+import re  # noqa: E402
+
+from cds_service.logging_setup import JsonFormatter  # noqa: E402
+
+_LOG_BUFFER = io.StringIO()
+_capture = logging.StreamHandler(_LOG_BUFFER)
+_capture.setFormatter(JsonFormatter())
+_capture.setLevel(logging.DEBUG)
+logging.getLogger("cds_service").addHandler(_capture)
+logging.getLogger().addHandler(_capture)
+
+TEST_TOKENS = ("tok-secret", "secret-token-xyz", "tok-never-echoed", "sekmet-test-token-4c1d")
+
+
+def _forbidden_strings() -> set[str]:
+    forbidden = set(TEST_TOKENS)
+    for path in (PROJECT / "fixtures" / "patients").glob("*.json"):
+        bundle = _json.loads(path.read_text())
+        for entry in bundle.get("entry", []):
+            resource = entry.get("resource", {})
+            if resource.get("resourceType") == "Patient":
+                for name in resource.get("name", []):
+                    forbidden.update(n for n in name.get("given", []) if len(n) > 3)
+                    if len(name.get("family", "")) > 3:
+                        forbidden.add(name["family"])
+                if resource.get("birthDate"):
+                    forbidden.add(resource["birthDate"])
+    return forbidden
+
+
+def find_log_leaks(text: str) -> list[str]:
+    leaks = [s for s in sorted(_forbidden_strings()) if s in text]
+    if re.search(r"eyJ[A-Za-z0-9_-]{10,}\.", text):
+        leaks.append("a JWT")
+    return leaks
+
+
+def pytest_sessionfinish(session, exitstatus):
+    text = _LOG_BUFFER.getvalue()
+    leaks = find_log_leaks(text)
+    if leaks:
+        print(f"\nPHI/TOKEN LEAK IN LOGS: {leaks} found in {len(text)} characters of captured logs")
+        session.exitstatus = 1
+    else:
+        print(f"\nlog scan: {text.count(chr(10))} log lines from the whole suite, no names/birth dates/tokens")
