@@ -52,7 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             settings=settings,
             knowledge=kb,
             services=service_defs,
-            engine=Engine(kb, clock),
+            engine=Engine(kb, clock, settings.max_prefetch_entries),
             db=make_engine(settings.database_url),
             fetcher=FhirFetcher(
                 FetchSettings(

@@ -31,6 +31,7 @@ class Settings:
     hooks_dir: str = str(DEFAULT_HOOKS_DIR)
     knowledge_dir: str = ""  # empty: the knowledge shipped in the package
     max_body_bytes: int = 5 * 1024 * 1024
+    max_prefetch_entries: int = 20_000
     cors_origins: str = "*"  # comma-separated origins, or *
     evaluation_time: str = ""  # pin "now" (ISO 8601); development/test only
     public_base_url: str = ""  # e.g. https://cds.example.org (JWT aud behind proxies)
@@ -121,6 +122,8 @@ def validate_settings(s: Settings) -> None:
         raise ConfigError(f"CDS_HOOKS_DIR: '{s.hooks_dir}' is not a directory")
     if s.knowledge_dir and not Path(s.knowledge_dir).is_dir():
         raise ConfigError(f"CDS_KNOWLEDGE_DIR: '{s.knowledge_dir}' is not a directory")
+    if not 1 <= s.max_prefetch_entries <= 1_000_000:
+        raise ConfigError("CDS_MAX_PREFETCH_ENTRIES: must be between 1 and 1000000")
     if s.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"CDS_LOG_LEVEL: '{s.log_level}' must be DEBUG, INFO, WARNING or ERROR")
     s.pinned_time()  # validates the format

@@ -62,16 +62,17 @@ def draft_order_resources(context: dict[str, Any]) -> list[dict[str, Any]]:
 class Engine:
     """Evaluates service requests with the knowledge loaded once at start-up."""
 
-    def __init__(self, kb: Knowledge, clock: Clock = system_clock) -> None:
+    def __init__(self, kb: Knowledge, clock: Clock = system_clock, max_prefetch_entries: int = 20_000) -> None:
         self.kb = kb
         self.clock = clock
+        self.max_prefetch_entries = max_prefetch_entries
 
     def evaluate(
         self, service: ServiceDefinition, request: HookRequest, fetcher: Fetcher | None = None
     ) -> Evaluation:
         """Evaluate a validated CDS Hooks request: gather (prefetch, else fetch, else 412), then rules."""
         t0 = time.perf_counter()
-        gathered = gather_inputs(service.prefetch, request.prefetch, fetcher)
+        gathered = gather_inputs(service.prefetch, request.prefetch, fetcher, self.max_prefetch_entries)
         gather_ms = (time.perf_counter() - t0) * 1000
         evaluation = self.evaluate_resources(
             service,

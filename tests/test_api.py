@@ -223,3 +223,9 @@ def test_openapi_document_is_served(client):
     response = client.get("/openapi.yaml")
     assert response.status_code == 200
     assert b"openapi:" in response.data
+
+
+def test_too_many_prefetch_entries_is_413(app_config):
+    client = create_app({**app_config, "MAX_PREFETCH_ENTRIES": 3}).test_client()
+    body = patient_view_request(labs=searchset(*(b12_observation(300, oid=f"o{i}") for i in range(4))))
+    assert_outcome(post(client, URL, body), 413, "CDS_MAX_PREFETCH_ENTRIES")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ..errors import InvalidFhirResource, PreconditionFailed
+from ..errors import InvalidFhirResource, PreconditionFailed, ServiceError
 from ..protocol.services import PrefetchSpec
 
 
@@ -33,6 +33,12 @@ class PrefetchItem:
     state: PrefetchState
     resources: tuple[dict[str, Any], ...] = ()
     incomplete: bool = False  # a Bundle with a `next` link we did not follow
+
+
+class PrefetchTooLarge(ServiceError):
+    def __init__(self, total: int, limit: int) -> None:
+        super().__init__(f"prefetch holds {total} resources; the limit is {limit} (CDS_MAX_PREFETCH_ENTRIES)",
+                         413, "too-long", ("prefetch",))
 
 
 class FetchUnavailable(Exception):
@@ -94,9 +100,18 @@ def gather_inputs(
     specs: Iterable[PrefetchSpec],
     prefetch: dict[str, Any] | None,
     fetcher: Fetcher | None,
+    max_entries: int = 50_000,
 ) -> GatheredData:
-    """Merge prefetch with fetched data; 412 when required data can be had neither way."""
+    """Merge prefetch with fetched data; 412 when required data can be had neither way.
+
+    `max_entries` caps the resources a request may carry in prefetch (413 above it): the body cap
+    alone would still let a client send hundreds of thousands of tiny resources.
+    """
     prefetch = prefetch or {}
+    total = sum(len(v.get("entry", ())) for v in prefetch.values()
+                if isinstance(v, dict) and isinstance(v.get("entry"), list))
+    if total > max_entries:
+        raise PrefetchTooLarge(total, max_entries)
     resources: list[dict[str, Any]] = []
     states: dict[str, PrefetchState] = {}
     to_fetch: list[tuple[PrefetchSpec, PrefetchItem]] = []
