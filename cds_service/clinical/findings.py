@@ -9,11 +9,11 @@ their status tags, and the guideline citations.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 
-class Indicator(str, Enum):
+class Indicator(StrEnum):
     """CDS Hooks card indicator, ordered by urgency."""
 
     INFO = "info"

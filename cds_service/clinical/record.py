@@ -11,9 +11,10 @@ Nothing is silently dropped: a lab result whose unit is missing or unknown is ke
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Iterable, Literal
+from typing import Literal
 
 Comparator = Literal["<", "<=", ">", ">="]
 MatchMethod = Literal["code", "text"]
