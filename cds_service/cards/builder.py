@@ -1,0 +1,211 @@
+"""Findings -> CDS Hooks 2.0 cards.
+
+One card per finding, most urgent first. The card carries what a clinician needs to check the advice
+independently (detail: rationale, evidence table, thresholds with status tags, caveats, guidelines),
+suggestions that create complete draft FHIR resources, and the family's override reasons. The spec's
+JSON rule (no null, "", [] or {}) is enforced by pruning every card before it leaves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ..clinical.findings import Finding, ProposedAction
+from .markdown import is_web_url, render_detail
+from .resources import resource_for
+from .wording import FamilyWording, Wording, load_wording
+
+SUMMARY_MAX = 139
+ORDER_HOOKS = frozenset({"order-select", "order-sign"})
+
+
+class CardBuildError(ValueError):
+    """A finding refers to knowledge the cards cannot resolve (unknown citation or orderable): a bug."""
+
+
+def build_cards(findings: Sequence[Finding], kb: Any, *, hook: str, patient_id: str) -> list[dict[str, Any]]:
+    """CDS Hooks cards for these findings, critical first (stable within an indicator)."""
+    if not patient_id:
+        raise CardBuildError("patient_id is required to build suggested resources")
+    wording = load_wording()
+    ordered = sorted(findings, key=lambda f: -f.indicator.rank)
+    return [build_card(f, kb, hook=hook, patient_id=patient_id, wording=wording) for f in ordered]
+
+
+def build_card(
+    finding: Finding, kb: Any, *, hook: str, patient_id: str, wording: Wording | None = None
+) -> dict[str, Any]:
+    wording = wording or load_wording()
+    family = wording.family(finding.family)
+    citation_ids = _citation_ids(finding, family, kb)
+    advice = [_advice(wording, a) for a in finding.actions if a.kind == "advice"]
+    source_citation = kb.citations[family.source_citation]
+    card: dict[str, Any] = {
+        "uuid": str(uuid.uuid4()),
+        "summary": _clip(finding.summary),
+        "indicator": finding.indicator.value,
+        "detail": render_detail(finding, citation_ids, kb.citations, wording.status_tags, advice),
+        "source": {
+            "label": family.source_label,
+            "url": source_citation.url if is_web_url(source_citation.url) else None,
+            "topic": {"system": wording.topic_system, "code": family.code, "display": family.display},
+        },
+    }
+    suggestions = _suggestions(finding, kb, family, wording, hook=hook, patient_id=patient_id)
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = _selection_behavior(suggestions)
+    card["overrideReasons"] = [c.as_json() for c in family.override_reasons]
+    card["links"] = _links(finding.citations, kb)
+    return prune(card)
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1].rstrip() + "…"
+
+
+def _citation_ids(finding: Finding, family: FamilyWording, kb: Any) -> tuple[str, ...]:
+    ids = tuple(dict.fromkeys([*finding.citations, *(t.citation for t in finding.thresholds)]))
+    missing = [cid for cid in (*ids, family.source_citation) if cid not in kb.citations]
+    if missing:
+        raise CardBuildError(f"finding {finding.family}/{finding.trigger} cites unknown citations: {missing}")
+    return ids
+
+
+def _advice(wording: Wording, action: ProposedAction) -> str:
+    try:
+        return wording.advice[action.key]
+    except KeyError:
+        raise CardBuildError(f"no advice wording for '{action.key}'") from None
+
+
+def _orderable(kb: Any, key: str) -> Any:
+    try:
+        return kb.orderables[key]
+    except KeyError:
+        raise CardBuildError(f"unknown orderable '{key}'") from None
+
+
+def _create(orderable: Any, wording: Wording, patient_id: str) -> dict[str, Any]:
+    kind = {"lab": "order-lab", "medication": "order-medication", "referral": "referral"}[orderable.kind]
+    description = wording.action_descriptions[kind].format(
+        display=orderable.display or orderable.text,
+        text=orderable.text or orderable.display,
+        dosage=orderable.dosage_text or "dose as per local formulary",
+        priority=wording.referral_priority,
+    )
+    return {
+        "type": "create",
+        "description": description,
+        "resource": resource_for(orderable, patient_id, wording.referral_priority),
+    }
+
+
+def _suggestions(
+    finding: Finding, kb: Any, family: FamilyWording, wording: Wording, *, hook: str, patient_id: str
+) -> list[dict[str, Any]]:
+    labels = wording.action_labels
+    referrals = [a for a in finding.actions if a.kind == "referral"]
+    labs = [a for a in finding.actions if a.kind == "order-lab"]
+    meds = [a for a in finding.actions if a.kind == "order-medication"]
+    replacements = [a for a in finding.actions if a.kind == "replace-draft" and a.target_ref]
+
+    out: list[dict[str, Any]] = []
+    for action in referrals:
+        orderable = _orderable(kb, action.key)
+        out.append(
+            _suggestion(
+                labels["referral"].format(text=orderable.text or orderable.display),
+                [_create(orderable, wording, patient_id)],
+                recommended=True,
+            )
+        )
+    lab_orderables = [_orderable(kb, a.key) for a in labs]
+    if family.group_labs and len(lab_orderables) > 1:
+        texts = ", ".join(o.text or o.display for o in lab_orderables)
+        out.append(
+            _suggestion(
+                labels["lab-group"].format(texts=texts),
+                [_create(o, wording, patient_id) for o in lab_orderables],
+                recommended=True,
+            )
+        )
+    else:
+        for index, orderable in enumerate(lab_orderables):
+            out.append(
+                _suggestion(
+                    labels["order-lab"].format(text=orderable.text or orderable.display),
+                    [_create(orderable, wording, patient_id)],
+                    recommended=index == 0,
+                )
+            )
+    for index, action in enumerate(meds):
+        orderable = _orderable(kb, action.key)
+        out.append(
+            _suggestion(
+                labels["order-medication"].format(text=orderable.text or orderable.display),
+                [_create(orderable, wording, patient_id)],
+                recommended=index == 0,
+            )
+        )
+    if hook in ORDER_HOOKS:
+        for action in replacements:
+            orderable = _orderable(kb, action.key)
+            delete = {
+                "type": "delete",
+                "description": wording.action_descriptions["delete-draft"].format(ref=action.target_ref),
+                "resourceId": action.target_ref,
+            }
+            out.append(
+                _suggestion(
+                    labels["replace-draft"].format(text=orderable.text or orderable.display),
+                    [delete, _create(orderable, wording, patient_id)],
+                    recommended=False,
+                )
+            )
+    if _selection_behavior(out) == "at-most-one":
+        for index, suggestion in enumerate(out):
+            suggestion["isRecommended"] = index == 0
+    return out
+
+
+def _suggestion(label: str, actions: list[dict[str, Any]], *, recommended: bool) -> dict[str, Any]:
+    suggestion: dict[str, Any] = {"label": label, "uuid": str(uuid.uuid4()), "actions": actions}
+    if recommended:
+        suggestion["isRecommended"] = True
+    return suggestion
+
+
+def _selection_behavior(suggestions: list[dict[str, Any]]) -> str:
+    """Alternative prescriptions only (IM or oral B12): pick one; anything else: any combination."""
+    kinds = {a["resource"]["resourceType"] for s in suggestions for a in s["actions"] if "resource" in a}
+    if len(suggestions) > 1 and kinds == {"MedicationRequest"}:
+        return "at-most-one"
+    return "any"
+
+
+def _links(citation_ids: Iterable[str], kb: Any) -> list[dict[str, str]]:
+    links = []
+    for cid in dict.fromkeys(citation_ids):
+        citation = kb.citations[cid]
+        if is_web_url(citation.url):
+            links.append({"label": citation.label, "url": citation.url, "type": "absolute"})
+    return links
+
+
+def prune(value: Any) -> Any:
+    """Drop None, "", [] and {} recursively (CDS Hooks: omit optional fields that have no value)."""
+    if isinstance(value, dict):
+        pruned = {k: prune(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if not _empty(v)}
+    if isinstance(value, list):
+        items = [prune(v) for v in value]
+        return [v for v in items if not _empty(v)]
+    return value
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, dict)) and len(value) == 0)

@@ -1,0 +1,283 @@
+"""Helpers every rule family shares: the knowledge view, time windows, evidence and caveat builders.
+
+Rules read knowledge only through `KnowledgeView` (threshold, value, citations, orderables) so that
+every number comes from a threshold key and every code from an orderable (conventions.md: knowledge
+never hides in code as literals). Evidence builders keep the wording of a card's evidence table the
+same across families: value as received, value as interpreted in the canonical unit, date, code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from ..concepts import PREGNANCY
+from ..findings import EvidenceItem, ThresholdApplied
+from ..record import LabResult, MedicationExposure, PatientRecord, Problem
+
+SUMMARY_MAX = 139  # CDS Hooks: summary is a "<140-character" sentence
+
+# Observation statuses a rule may interpret (clinical-reference 4.1: final, amended, corrected;
+# preliminary only if configured, which it is not).
+USABLE_LAB_STATUSES = frozenset({"final", "amended", "corrected"})
+# ServiceRequest statuses that mean "already ordered, do not suggest it again".
+OPEN_ORDER_STATUSES = frozenset({"draft", "active", "on-hold"})
+# Medication statuses that mean the drug was never taken: ignored for exposure and cover.
+NOT_TAKEN_STATUSES = frozenset({"entered-in-error", "cancelled", "not-taken", "draft"})
+
+
+class KnowledgeView(Protocol):
+    """The part of `cds_service.knowledge.Knowledge` rules and cards are allowed to use."""
+
+    def threshold(self, key: str) -> Any: ...
+
+    def value(self, key: str) -> float: ...
+
+    @property
+    def citations(self) -> Mapping[str, Any]: ...
+
+    @property
+    def orderables(self) -> Mapping[str, Any]: ...
+
+
+# --- time ------------------------------------------------------------------------------------------
+
+
+def days(kb: KnowledgeView, key: str) -> timedelta:
+    """A window threshold (unit d) as a timedelta."""
+    return timedelta(days=kb.value(key))
+
+
+def since(record: PatientRecord, kb: KnowledgeView, key: str) -> datetime:
+    """Start of the window `key` ending at the evaluation time."""
+    return record.as_of - days(kb, key)
+
+
+def iso_date(moment: datetime | None) -> str | None:
+    return moment.date().isoformat() if moment is not None else None
+
+
+def in_window(moment: datetime | None, start: datetime, end: datetime) -> bool:
+    """True when a known moment lies in [start, end]; an unknown date is never inside a window."""
+    return moment is not None and start <= moment <= end
+
+
+def window_text(kb: KnowledgeView, key: str) -> str:
+    """'12 months' / '90 days': how a window reads in a card."""
+    n = int(kb.value(key))
+    if n % 365 == 0:
+        years = n // 365
+        return f"{years * 12} months" if years == 1 else f"{years} years"
+    return f"{n} days"
+
+
+# --- record queries ----------------------------------------------------------------------------------
+
+
+def usable_results(
+    record: PatientRecord, analytes: Iterable[str], within: datetime | None = None
+) -> list[LabResult]:
+    """Results with a usable status, newest first, optionally on or after `within` (up to as_of)."""
+    picked = [r for r in record.results(analytes) if r.status in USABLE_LAB_STATUSES]
+    if within is not None:
+        picked = [r for r in picked if in_window(r.effective, within, record.as_of)]
+    return picked
+
+
+def latest_interpretable(record: PatientRecord, analyte: str, within: datetime | None) -> LabResult | None:
+    for result in usable_results(record, [analyte], within):
+        if result.interpretable:
+            return result
+    return None
+
+
+def active_problems(record: PatientRecord, classes: Iterable[str]) -> list[Problem]:
+    return [p for p in record.problems_in(classes) if p.is_active]
+
+
+def taken(med: MedicationExposure) -> bool:
+    """A medication the patient is taking or took (not a draft, not cancelled or entered in error)."""
+    return not med.is_draft and med.status not in NOT_TAKEN_STATUSES
+
+
+def in_order_context(record: PatientRecord) -> bool:
+    """True for order hooks: the record carries draft orders from context.draftOrders."""
+    return any(m.is_draft for m in record.medications) or any(o.is_draft for o in record.orders)
+
+
+def is_subject(record: PatientRecord, ref: str) -> bool:
+    """order-select: only the selected drafts are subjects; order-sign (no selections): all drafts."""
+    return not record.subject_refs or ref in record.subject_refs
+
+
+def subject_drafts(record: PatientRecord, classes: Iterable[str]) -> list[MedicationExposure]:
+    return [m for m in record.medications_in(classes, drafts=True) if is_subject(record, m.source_ref)]
+
+
+def has_open_order(record: PatientRecord, concept: str) -> bool:
+    return any(
+        concept in o.concepts and (o.is_draft or o.status in OPEN_ORDER_STATUSES) for o in record.orders
+    )
+
+
+def is_pregnant(record: PatientRecord) -> bool:
+    return bool(active_problems(record, [PREGNANCY]))
+
+
+# --- formatting ----------------------------------------------------------------------------------------
+
+
+def fmt_number(value: float) -> str:
+    """Numbers as a clinician reads them: 110.68 -> '110.7', 0.52 -> '0.52', 258.0 -> '258'."""
+    if abs(value) >= 100:
+        text = f"{value:.1f}"
+    elif abs(value) >= 1:
+        text = f"{value:.2f}"
+    else:
+        text = f"{value:.3f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def fmt_result(result: LabResult) -> str:
+    """Interpreted value with canonical unit, keeping the comparator: '< 73.8 pmol/L'."""
+    if result.value is None:
+        return "not interpreted"
+    prefix = f"{result.comparator} " if result.comparator else ""
+    return f"{prefix}{fmt_number(result.value)} {result.unit}"
+
+
+def summary(text: str) -> str:
+    """Keep a summary inside the CDS Hooks limit even if patient data made it long."""
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1].rstrip() + "…"
+
+
+def short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def join_words(items: Sequence[str]) -> str:
+    items = list(dict.fromkeys(items))
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def analyte_label(kb: KnowledgeView, analyte: str, result: LabResult | None = None) -> str:
+    """Short human name of an analyte: the orderable text when knowledge has one."""
+    orderable = kb.orderables.get(analyte)
+    if orderable is not None:
+        return orderable.text or orderable.display
+    if result is not None and result.code.display:
+        return result.code.display
+    return analyte
+
+
+def problem_label(problem: Problem) -> str:
+    return problem.code.display or problem.code.label()
+
+
+# --- evidence ------------------------------------------------------------------------------------------
+
+
+def lab_evidence(kb: KnowledgeView, result: LabResult, note: str | None = None) -> EvidenceItem:
+    notes = [
+        n for n in (note, f"could not be interpreted: {result.problem}" if result.problem else None) if n
+    ]
+    return EvidenceItem(
+        kind="lab",
+        label=analyte_label(kb, result.analyte, result),
+        as_received=result.as_received(),
+        converted=fmt_result(result) if result.value is not None else None,
+        date=iso_date(result.effective),
+        code=result.code.label(),
+        reference=result.source_ref,
+        note="; ".join(notes) if notes else None,
+    )
+
+
+def medication_evidence(med: MedicationExposure, note: str | None = None) -> EvidenceItem:
+    details = []
+    if med.daily_dose_mg is not None:
+        details.append(f"{fmt_number(med.daily_dose_mg)} mg/day")
+    if med.route != "unknown":
+        details.append(med.route)
+    details.append("draft order" if med.is_draft else ("active" if med.is_active else med.status))
+    notes = [n for n in (note, "matched by name, not by code" if med.matched_by == "text" else None) if n]
+    return EvidenceItem(
+        kind="medication",
+        label=med.label(),
+        as_received=med.text or (med.code.display if med.code and med.code.display else med.label()),
+        converted=", ".join(details),
+        date=iso_date(med.start),
+        code=med.code.label() if med.code else None,
+        reference=med.source_ref,
+        note="; ".join(notes) if notes else None,
+    )
+
+
+def problem_evidence(problem: Problem, note: str | None = None) -> EvidenceItem:
+    return EvidenceItem(
+        kind="condition",
+        label=problem_label(problem),
+        as_received=problem.code.display or problem.code.code,
+        converted="active" if problem.is_active else "inactive",
+        date=iso_date(problem.first_noted),
+        code=problem.code.label(),
+        reference=problem.source_ref,
+        note=note,
+    )
+
+
+def absence(label: str, text: str) -> EvidenceItem:
+    """A relevant absence: 'no MMA result since the B12 sample' is evidence too."""
+    return EvidenceItem(kind="absence", label=label, as_received=text)
+
+
+# --- thresholds and caveats ------------------------------------------------------------------------------
+
+
+def applied(kb: KnowledgeView, key: str, name: str, op: str = "") -> ThresholdApplied:
+    """The threshold `key` as a card shows it, with its status tag and citation."""
+    t = kb.threshold(key)
+    value = f"{op}{' ' if op else ''}{fmt_number(t.value)} {t.unit}".strip()
+    return ThresholdApplied(name=name, value=value, status=t.status, citation=t.citation)
+
+
+def band(kb: KnowledgeView, low_key: str, high_key: str, name: str) -> ThresholdApplied:
+    """A two-sided band such as 'B12 indeterminate 133-258 pmol/L'; the weaker status wins."""
+    low, high = kb.threshold(low_key), kb.threshold(high_key)
+    order = ["V", "S", "design", "U"]
+    status = max((low.status, high.status), key=lambda s: order.index(s) if s in order else len(order))
+    return ThresholdApplied(
+        name=name,
+        value=f"{fmt_number(low.value)}-{fmt_number(high.value)} {high.unit}",
+        status=status,
+        citation=high.citation,
+    )
+
+
+def unique(items: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+_INPUT_NAMES = {
+    "patient": "patient demographics",
+    "labs": "laboratory results",
+    "conditions": "conditions",
+    "medicationRequests": "medication orders",
+    "medicationStatements": "medication statements (self-reported and over-the-counter drugs)",
+    "procedures": "procedures",
+    "serviceRequests": "open lab orders and referrals",
+}
+
+
+def record_caveats(record: PatientRecord, evidence: Iterable[EvidenceItem]) -> tuple[str, ...]:
+    """Caveats every card carries when they apply: missing inputs and name-matched medications."""
+    caveats: list[str] = []
+    if record.unavailable_inputs:
+        names = join_words([_INPUT_NAMES.get(k, k) for k in record.unavailable_inputs])
+        caveats.append(f"Not available for this assessment: {names}; the conclusion may be incomplete.")
+    if any(e.kind == "medication" and e.note and "matched by name" in e.note for e in evidence):
+        caveats.append("Some medications were recognised by name, not by code: check the evidence table.")
+    return tuple(caveats)

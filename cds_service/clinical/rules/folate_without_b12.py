@@ -1,0 +1,181 @@
+"""R2 (`folate-without-b12`): folate therapy while B12 deficiency has not been excluded and is not covered.
+
+Folic acid can correct the anaemia of B12 deficiency while the neurological damage progresses, so B12
+is given before or together with folic acid whenever deficiency is not excluded (BSH 2014; BNF/NICE
+CKS; Lindenbaum 1988: neurological deficiency without anaemia). Clinical-reference 4.3, edge cases
+1, 4-8.
+
+- Subjects: in order hooks the draft folate orders (order-select: the selected ones; order-sign: all),
+  otherwise active folate therapy (patient-view). Existing therapy is not re-carded on every order.
+- Cover: B12 replacement active or within window.cover-recent-days, or a B12 product in the draft
+  orders.
+- Exclusions: folic acid <= dose.folate-prophylaxis-max-mg/day in pregnancy without neuro symptoms
+  (public-health prophylaxis; a design choice, configurable through the threshold); levomefolate in a
+  hormonal contraceptive; leucovorin rescue. "Planning pregnancy" has no concept yet and is not used.
+- Indicator: critical with neuro symptoms or a deficient B12 (R3 Trigger D fires alongside); info
+  when methotrexate is co-prescribed (folate for methotrexate toxicity) and no neuro symptoms;
+  warning otherwise. The folate order is never removed: B12 is added.
+"""
+
+from __future__ import annotations
+
+from ..concepts import B12_ACTIVE, B12_TOTAL, FOLIC_ACID, METHOTREXATE, MMA, PREGNANCY
+from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
+from ..record import MedicationExposure, PatientRecord
+from .b12_status import b12_summary_text
+from .common import (
+    KnowledgeView,
+    active_problems,
+    applied,
+    has_open_order,
+    medication_evidence,
+    problem_evidence,
+    record_caveats,
+    summary,
+    unique,
+)
+from .folate_context import FolateContext, folate_context
+from .neuro import NeuroPicture, assess_neuro
+from .orderables import (
+    ADVICE_DRAW_BEFORE_TREATMENT,
+    CYANOCOBALAMIN_ORAL,
+    HYDROXOCOBALAMIN_IM,
+    HYDROXOCOBALAMIN_IM_NEURO,
+)
+
+FAMILY = "folate-without-b12"
+
+
+def _prophylactic(med: MedicationExposure, kb: KnowledgeView) -> bool:
+    """Folic acid at a known dose within the pregnancy prophylaxis range."""
+    return (
+        FOLIC_ACID in med.classes
+        and med.daily_dose_mg is not None
+        and med.daily_dose_mg <= kb.value("dose.folate-prophylaxis-max-mg")
+    )
+
+
+def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
+    ctx = folate_context(record, kb)
+    if not ctx.applies:
+        return []
+    neuro = assess_neuro(record, kb)
+    pregnancies = active_problems(record, [PREGNANCY])
+    prophylactic: list[MedicationExposure] = []
+    subjects = list(ctx.subjects)
+    if pregnancies and not neuro.any:
+        prophylactic = [m for m in subjects if _prophylactic(m, kb)]
+        subjects = [m for m in subjects if m not in prophylactic]
+    if not subjects:
+        return []
+
+    methotrexate = [
+        m
+        for m in record.medications_in([METHOTREXATE])
+        if m.is_draft or (m.is_active and m.status != "draft")
+    ]
+    deficient = ctx.b12.status == "deficient"
+    if neuro.any or deficient:
+        indicator = Indicator.CRITICAL
+    elif methotrexate:
+        indicator = Indicator.INFO
+    else:
+        indicator = Indicator.WARNING
+
+    evidence: list[EvidenceItem] = [
+        medication_evidence(m, "draft order being placed" if m.is_draft else "active folate therapy")
+        for m in subjects
+    ]
+    evidence.append(ctx.cover_evidence(kb))
+    evidence.extend(ctx.b12_evidence(kb))
+    evidence.extend(neuro.evidence())
+    evidence.extend(medication_evidence(m, "methotrexate co-prescribed") for m in methotrexate)
+    evidence.extend(medication_evidence(m, f"not counted: {why}") for m, why in ctx.set_aside)
+    evidence.extend(problem_evidence(p, "pregnancy") for p in pregnancies)
+
+    thresholds = list(ctx.thresholds(kb))
+    citations = ["bsh-2014", "bnf-b12-dosing", "lindenbaum-1988", "nice-ng239"]
+    if pregnancies:
+        thresholds.append(
+            applied(kb, "dose.folate-prophylaxis-max-mg", "Pregnancy folic acid prophylaxis up to", "<=")
+        )
+        citations.append("design-convention")
+    if ctx.n2o:
+        citations.append("paris-2023")
+    if methotrexate:
+        citations.append("design-convention")
+
+    return [
+        Finding(
+            family=FAMILY,
+            trigger="R2",
+            indicator=indicator,
+            summary=summary(_summary(ctx, neuro, deficient)),
+            rationale=_rationale(ctx, neuro, bool(methotrexate)),
+            evidence=unique(evidence),
+            thresholds=unique(thresholds),
+            citations=unique(citations),
+            actions=_actions(record, kb, ctx, neuro, bool(pregnancies)),
+            caveats=_caveats(record, kb, ctx, evidence),
+            subject_refs=tuple(m.source_ref for m in subjects) if ctx.on_drafts else (),
+        )
+    ]
+
+
+def _summary(ctx: FolateContext, neuro: NeuroPicture, deficient: bool) -> str:
+    what = "Folate ordered" if ctx.on_drafts else "Folate therapy"
+    if deficient:
+        return f"{what} but {b12_summary_text(ctx.b12)} is deficient and untreated: give B12 first or with it"
+    if neuro.any:
+        return f"{what} without B12 cover, neurological symptoms, B12 deficiency not excluded: give B12 too"
+    return f"{what} without B12 cover while B12 deficiency is not excluded: give B12 first or with it"
+
+
+def _rationale(ctx: FolateContext, neuro: NeuroPicture, methotrexate: bool) -> tuple[str, ...]:
+    last = b12_summary_text(ctx.b12) if ctx.b12.index is not None else "none valid in the look-back"
+    lines = [
+        "Folic acid can correct anaemia while B12 nerve damage progresses.",
+        f"B12 deficiency has not been excluded: {ctx.reason} (last B12: {last}).",
+        "Give B12 before or together with folic acid (BSH 2014; BNF).",
+    ]
+    if neuro.any:
+        lines.append("Neurological symptoms are present: treat as possible B12 neuropathy without delay.")
+    if methotrexate:
+        lines.append("Methotrexate is co-prescribed, so the folate is probably for methotrexate toxicity.")
+    if ctx.b12.index is None:
+        lines.append("Draw B12 (and folate) before the first B12 dose, but do not wait for the result.")
+    return tuple(lines)
+
+
+def _actions(
+    record: PatientRecord, kb: KnowledgeView, ctx: FolateContext, neuro: NeuroPicture, pregnant: bool
+) -> tuple[ProposedAction, ...]:
+    actions: list[ProposedAction] = []
+    if ctx.b12.index is None:
+        test = B12_ACTIVE if pregnant else B12_TOTAL
+        if not has_open_order(record, test):
+            actions.append(ProposedAction("order-lab", test))
+    elif ctx.b12.status == "indeterminate" and ctx.mma is None and not has_open_order(record, MMA):
+        actions.append(ProposedAction("order-lab", MMA))
+    if neuro.any:
+        actions.append(ProposedAction("order-medication", HYDROXOCOBALAMIN_IM_NEURO))
+    else:
+        actions.append(ProposedAction("order-medication", HYDROXOCOBALAMIN_IM))
+        if not ctx.n2o:
+            actions.append(ProposedAction("order-medication", CYANOCOBALAMIN_ORAL))
+    if any(a.kind == "order-lab" for a in actions):
+        actions.append(ProposedAction("advice", ADVICE_DRAW_BEFORE_TREATMENT))
+    return tuple(a for a in actions if a.kind == "advice" or a.key in kb.orderables)
+
+
+def _caveats(
+    record: PatientRecord, kb: KnowledgeView, ctx: FolateContext, evidence: list[EvidenceItem]
+) -> tuple[str, ...]:
+    caveats: list[str] = []
+    if ctx.b12.uninterpretable:
+        caveats.append(
+            "A B12 result could not be interpreted (unit missing or not recognised): see evidence."
+        )
+    if ctx.mma is not None and ctx.mma.raised:
+        caveats.extend(ctx.mma.renal.caveats(kb))
+    return tuple(caveats) + record_caveats(record, evidence)
