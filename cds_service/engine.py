@@ -26,6 +26,9 @@ from .protocol.response import validate_response
 from .protocol.services import ServiceDefinition
 
 Clock = Callable[[], datetime]
+# When required data is unobtainable (FHIR server down, budget spent), only this family still answers
+# from what is there: missing an urgent neurological red flag costs more than a partial answer.
+URGENT_NEURO = "urgent-neuro-review"
 
 
 def system_clock() -> datetime:
@@ -70,10 +73,17 @@ class Engine:
     def evaluate(
         self, service: ServiceDefinition, request: HookRequest, fetcher: Fetcher | None = None
     ) -> Evaluation:
-        """Evaluate a validated CDS Hooks request: gather (prefetch, else fetch, else 412), then rules."""
+        """Evaluate a validated CDS Hooks request: gather (prefetch, else fetch), then rules.
+
+        If required data could not be had, only urgent-neuro-review runs on what is there; its cards
+        (which name the unavailable inputs) are returned, and with no urgent finding the answer is 412.
+        """
         t0 = time.perf_counter()
         gathered = gather_inputs(service.prefetch, request.prefetch, fetcher, self.max_prefetch_entries)
         gather_ms = (time.perf_counter() - t0) * 1000
+        degraded = gathered.missing_required is not None
+        if degraded and URGENT_NEURO not in service.families:
+            gathered.require_complete()
         evaluation = self.evaluate_resources(
             service,
             patient_id=request.patient_id,
@@ -81,7 +91,12 @@ class Engine:
             resources=gathered.resources,
             context=request.context,
             unavailable=gathered.unavailable,
+            families=(URGENT_NEURO,) if degraded else None,
         )
+        if degraded and not evaluation.findings:
+            # Nothing urgent from the partial data: the EHR must learn the data was unobtainable (412),
+            # not read an empty card list as "no concern".
+            gathered.require_complete()
         evaluation.timings_ms["gather_ms"] = gather_ms
         return evaluation
 
@@ -94,6 +109,7 @@ class Engine:
         resources: list[dict[str, Any]],
         context: dict[str, Any],
         unavailable: tuple[str, ...] = (),
+        families: tuple[str, ...] | None = None,
     ) -> Evaluation:
         """Evaluate FHIR resources already gathered (also used by the `evaluate` CLI on Bundles)."""
         t0 = time.perf_counter()
@@ -112,7 +128,7 @@ class Engine:
             unavailable_inputs=unavailable,
         )
         t2 = time.perf_counter()
-        findings = evaluate_families(record, self.kb, service.families)
+        findings = evaluate_families(record, self.kb, families or service.families)
         cards = build_cards(findings, self.kb, hook=hook, patient_id=patient_id)
         response = {"cards": cards}
         validate_response(response)

@@ -229,3 +229,21 @@ def test_too_many_prefetch_entries_is_413(app_config):
     client = create_app({**app_config, "MAX_PREFETCH_ENTRIES": 3}).test_client()
     body = patient_view_request(labs=searchset(*(b12_observation(300, oid=f"o{i}") for i in range(4))))
     assert_outcome(post(client, URL, body), 413, "CDS_MAX_PREFETCH_ENTRIES")
+
+
+def test_missing_labs_still_answer_urgent_neuro_findings_from_what_is_there(client):
+    """Degraded mode: labs unobtainable, but a new SCD code with nitrous oxide exposure is urgent."""
+    scd = {"resourceType": "Condition", "id": "scd-1", "subject": {"reference": "Patient/p1"},
+           "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                          "code": "active"}]},
+           "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "G32.0"}]},
+           "onsetDateTime": "2026-10-20"}
+    n2o = {"resourceType": "Condition", "id": "n2o-1", "subject": {"reference": "Patient/p1"},
+           "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F18.10"}]},
+           "onsetDateTime": "2026-09-01"}
+    response = post(client, URL, patient_view_request(labs=OMIT, conditions=searchset(scd, n2o)))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    cards = response.get_json()["cards"]
+    assert {c["source"]["topic"]["code"] for c in cards} == {"urgent-neuro-review"}
+    assert all(c["indicator"] == "critical" for c in cards)
+    assert all("laboratory results" in c["detail"] for c in cards)  # the unavailable input is named

@@ -81,8 +81,9 @@ def test_unobtainable_required_key_is_412_and_optional_is_reported_unavailable()
     def unreachable(specs):
         return {s.key: FetchUnavailable("server down") for s in specs}
 
+    gathered = gather_inputs([LABS, PROCS], {}, unreachable)
     with pytest.raises(PreconditionFailed) as err:
-        gather_inputs([LABS, PROCS], {}, unreachable)
+        gathered.require_complete()
     assert err.value.status == 412 and "'labs'" in err.value.message and "server down" in err.value.message
     gathered = gather_inputs([LABS, PROCS], {"labs": empty_searchset()}, unreachable)
     assert gathered.unavailable == ("procedures",)

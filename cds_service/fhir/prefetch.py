@@ -92,8 +92,14 @@ def classify_prefetch_value(key: str, value: Any) -> PrefetchItem:
 @dataclass(frozen=True)
 class GatheredData:
     resources: list[dict[str, Any]]
-    unavailable: tuple[str, ...]  # optional keys we could not get (cards carry a caveat)
+    unavailable: tuple[str, ...]  # keys we could not get in full (cards carry a caveat)
     states: dict[str, PrefetchState] = field(default_factory=dict)
+    missing_required: PreconditionFailed | None = None  # set when required data could not be had
+
+    def require_complete(self) -> None:
+        """Raise the 412 if required data is missing (callers that cannot degrade call this)."""
+        if self.missing_required is not None:
+            raise self.missing_required
 
 
 def gather_inputs(
@@ -102,7 +108,7 @@ def gather_inputs(
     fetcher: Fetcher | None,
     max_entries: int = 50_000,
 ) -> GatheredData:
-    """Merge prefetch with fetched data; 412 when required data can be had neither way.
+    """Merge prefetch with fetched data; note (for a 412) required data that can be had neither way.
 
     `max_entries` caps the resources a request may carry in prefetch (413 above it): the body cap
     alone would still let a client send hundreds of thousands of tiny resources.
@@ -150,11 +156,13 @@ def gather_inputs(
             failed_required.append((spec.key, f"{item.state.value}: {result}"))
         else:
             unavailable.append(spec.key)
+    missing = None
     if failed_required:
         detail = "; ".join(f"'{key}' ({why})" for key, why in failed_required)
-        raise PreconditionFailed(
+        missing = PreconditionFailed(
             f"required prefetch data unavailable: {detail}. Send these prefetch keys, or fhirServer "
             "with fhirAuthorization so the service can query them.",
             tuple(key for key, _ in failed_required),
         )
-    return GatheredData(resources, tuple(unavailable), states)
+        unavailable.extend(key for key, _ in failed_required)
+    return GatheredData(resources, tuple(unavailable), states, missing)
