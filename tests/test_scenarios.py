@@ -74,6 +74,28 @@ def test_scenario(scenario: dict[str, Any], scenario_client) -> None:
                     f"{item['topic']} card detail does not mention {needle!r} (triggering value as "
                     f"received):\n{card.get('detail')}"
                 )
+    assert_suggestions_are_safe(scenario, request_for(scenario), cards)
+
+
+def assert_suggestions_are_safe(scenario: dict[str, Any], request: dict[str, Any], cards: list[dict]) -> None:
+    """Every suggested resource is valid R4; a delete only ever targets one of this request's draft orders,
+    never stands alone (it always comes with the create that replaces it) and is never the recommended
+    choice: deletion is only a suggestion the clinician accepts."""
+    draft_refs = {f"{e['resource']['resourceType']}/{e['resource']['id']}"
+                  for e in request["context"].get("draftOrders", {}).get("entry", [])}
+    for card in cards:
+        for suggestion in card.get("suggestions", []):
+            actions = suggestion["actions"]
+            for action in actions:
+                if "resource" in action:
+                    resource = action["resource"]
+                    get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+                    assert resource["subject"]["reference"] == f"Patient/{request['context']['patientId']}"
+                if action["type"] == "delete":
+                    assert scenario["hook"] in ("order-select", "order-sign")
+                    assert action["resourceId"] in draft_refs, action
+                    assert any(a["type"] == "create" for a in actions)
+                    assert not suggestion.get("isRecommended")
 
 
 # --- the fixtures themselves ---------------------------------------------------------------------

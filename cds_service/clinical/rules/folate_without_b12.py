@@ -163,6 +163,13 @@ def _actions(
         actions.append(ProposedAction("order-medication", HYDROXOCOBALAMIN_IM))
         if not ctx.n2o:
             actions.append(ProposedAction("order-medication", CYANOCOBALAMIN_ORAL))
+    if ctx.on_drafts and ctx.b12.status == "deficient":
+        # B12 is known to be deficient: offer (never recommend) swapping each draft folate order for B12
+        # itself. The draft is deleted only if the clinician accepts this suggestion (resourceId of the
+        # draft, as the spec allows for order-select/order-sign).
+        replacement = HYDROXOCOBALAMIN_IM_NEURO if neuro.any else HYDROXOCOBALAMIN_IM
+        actions.extend(ProposedAction("replace-draft", replacement, target_ref=m.source_ref)
+                       for m in ctx.subjects)
     if any(a.kind == "order-lab" for a in actions):
         actions.append(ProposedAction("advice", ADVICE_DRAW_BEFORE_TREATMENT))
     return tuple(a for a in actions if a.kind == "advice" or a.key in kb.orderables)
