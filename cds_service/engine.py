@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .cards import build_cards
+from .card_gate import CardGate, identify
+from .cards.builder import build_card
+from .cards.identity import IDENTITY_EXTENSION, identity_extension
 from .clinical.findings import Finding
 from .clinical.normalize import build_patient_record
 from .clinical.record import PatientRecord
@@ -41,6 +43,7 @@ class Evaluation:
     record: PatientRecord
     findings: list[Finding]
     timings_ms: dict[str, float]
+    suppressed: list[str] = field(default_factory=list)  # families of suppressed cards
 
 
 def draft_order_resources(context: dict[str, Any]) -> list[dict[str, Any]]:
@@ -65,10 +68,17 @@ def draft_order_resources(context: dict[str, Any]) -> list[dict[str, Any]]:
 class Engine:
     """Evaluates service requests with the knowledge loaded once at start-up."""
 
-    def __init__(self, kb: Knowledge, clock: Clock = system_clock, max_prefetch_entries: int = 20_000) -> None:
+    def __init__(
+        self,
+        kb: Knowledge,
+        clock: Clock = system_clock,
+        max_prefetch_entries: int = 20_000,
+        gate: CardGate | None = None,
+    ) -> None:
         self.kb = kb
         self.clock = clock
         self.max_prefetch_entries = max_prefetch_entries
+        self.gate = gate  # None: no suppression and nothing recorded (e.g. the evaluate CLI)
 
     def evaluate(
         self, service: ServiceDefinition, request: HookRequest, fetcher: Fetcher | None = None
@@ -118,24 +128,38 @@ class Engine:
         check_same_patient(used, patient_id)
         check_same_patient(drafts, patient_id)
         t1 = time.perf_counter()
+        now = self.clock()
         record = build_patient_record(
             used,
             self.kb,
             patient_id=patient_id,
-            as_of=self.clock(),
+            as_of=now,
             draft_orders=drafts,
             selections=context.get("selections", ()),
             unavailable_inputs=unavailable,
         )
         t2 = time.perf_counter()
         findings = evaluate_families(record, self.kb, families or service.families)
-        cards = build_cards(findings, self.kb, hook=hook, patient_id=patient_id)
+        items = sorted(identify(findings, patient_id), key=lambda i: -i.finding.indicator.rank)
+        decisions = self.gate.decide(service.id, items, now) if self.gate else None
+        shown = [d.item for d in decisions if d.disposition == "shown"] if decisions is not None else items
+        cards = []
+        for item in shown:
+            card = build_card(item.finding, self.kb, hook=hook, patient_id=patient_id)
+            card["extension"] = identity_extension(item.identity, item.evidence_hash, item.finding)
+            cards.append(card)
         response = {"cards": cards}
         validate_response(response)
         t3 = time.perf_counter()
+        if self.gate and decisions:
+            uuids = {c["extension"][IDENTITY_EXTENSION]["identity"]: c["uuid"] for c in cards}
+            self.gate.record(service_id=service.id, hook=hook, patient_id=patient_id, decisions=decisions,
+                             card_uuids=uuids, now=now)
         timings = {
             "validate_ms": (t1 - t0) * 1000,
             "normalize_ms": (t2 - t1) * 1000,
             "rules_ms": (t3 - t2) * 1000,
+            "store_ms": (time.perf_counter() - t3) * 1000,
         }
-        return Evaluation(response, record, findings, timings)
+        suppressed = [d.item.finding.family for d in decisions or () if d.disposition == "suppressed"]
+        return Evaluation(response, record, findings, timings, suppressed)

@@ -140,3 +140,29 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
     else:
         print(f"\nlog scan: {text.count(chr(10))} log lines from the whole suite, no names/birth dates/tokens")
+
+
+# --- databases: every storage test runs on SQLite and on a real PostgreSQL ----------------------
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from tests.postgres_server import start_postgres
+
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/cds.db"
+    server = request.getfixturevalue("postgres_server")
+    # a fresh database per test so tests stay independent
+    import subprocess
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    port = server.url.rsplit(":", 1)[1].split("/")[0]
+    subprocess.run([f"{server.bin_dir}/psql", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-c",
+                    f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    return server.url.rsplit("/", 1)[0] + f"/{name}"

@@ -11,6 +11,12 @@ from cds_service.storage.feedback_store import count_feedback
 URL = "/cds-services/b12-patient-view/feedback"
 
 
+@pytest.fixture
+def app_config(database_url):
+    """Feedback tests run on SQLite and on a real PostgreSQL (conftest.database_url)."""
+    return {"TESTING": True, "DATABASE_URL": database_url}
+
+
 def accepted(card: str = "c0a8f3c2-9a3e-4a51-8d55-0d4f6f0d2b11", ts: str = "2026-11-01T10:05:31Z") -> dict:
     return {"card": card, "outcome": "accepted", "acceptedSuggestions": [{"id": "s-1"}], "outcomeTimestamp": ts}
 

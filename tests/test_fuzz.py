@@ -7,6 +7,7 @@ response conforms to the OpenAPI document (status code, content type, body schem
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 from cds_service import create_app
 from tests.conftest import EVALUATION_TIME, patient_view_request, searchset
 
-_DB = Path(__file__).resolve().parent.parent / "var" / "fuzz.db"
+_DB = Path(tempfile.mkdtemp(prefix="b12-fuzz-")) / "fuzz.db"
 APP = create_app({"TESTING": True, "EVALUATION_TIME": EVALUATION_TIME, "DATABASE_URL": f"sqlite:///{_DB}"})
 schema = schemathesis.openapi.from_wsgi("/openapi.yaml", APP)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -52,11 +52,13 @@ class ReplayGuard:
         if dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-            return sqlite_insert(seen_jti_table).on_conflict_do_nothing(index_elements=["iss", "jti"]), True
+            stmt = sqlite_insert(seen_jti_table).on_conflict_do_nothing(index_elements=["iss", "jti"])
+            return stmt.returning(seen_jti_table.c.jti), True
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            return pg_insert(seen_jti_table).on_conflict_do_nothing(index_elements=["iss", "jti"]), True
+            stmt = pg_insert(seen_jti_table).on_conflict_do_nothing(index_elements=["iss", "jti"])
+            return stmt.returning(seen_jti_table.c.jti), True
         return insert(seen_jti_table), False
 
     def first_use(self, iss: str, jti: str, expires_at: float, now: float) -> bool:
@@ -72,7 +74,9 @@ class ReplayGuard:
                 if purge:
                     conn.execute(delete(seen_jti_table).where(seen_jti_table.c.expires_at < int(now)))
                 if on_conflict:
-                    return conn.execute(statement, values).rowcount == 1
+                    # RETURNING, not rowcount: psycopg reports rowcount 0 for ON CONFLICT inserts, which
+                    # would turn every first use into a "replay" on PostgreSQL.
+                    return len(conn.execute(statement, values).fetchall()) == 1
                 try:
                     with conn.begin_nested():
                         conn.execute(statement, values)

@@ -1,7 +1,11 @@
 """Database engine and schema (SQLAlchemy): SQLite by default, PostgreSQL when configured.
 
-SQLite runs in WAL mode with a busy timeout so several gunicorn workers can write feedback at once
-without "database is locked" errors.
+The schema is created and evolved by alembic migrations (storage/migrations), run at start-up.
+SQLite runs in WAL mode with a busy timeout so several gunicorn workers can write at once without
+"database is locked" errors.
+
+No clinical values are stored: issued cards keep the patient id as sent by the EHR, the card family,
+hook, indicator and a hash of the evidence; feedback keeps outcomes and coded reasons only.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -41,6 +46,25 @@ feedback_table = Table(
     UniqueConstraint(
         "service_id", "card_uuid", "outcome", "suggestion_uuid", "outcome_timestamp", name="uq_feedback_event"
     ),
+    Index("ix_feedback_card_uuid", "card_uuid"),
+)
+
+issued_cards_table = Table(
+    "issued_cards",
+    metadata,
+    Column("card_uuid", String(64), primary_key=True),
+    Column("identity", String(64), nullable=False),  # family + patient + evidence hash (sha256 hex)
+    Column("evidence_hash", String(64), nullable=False),
+    Column("family", String(64), nullable=False),
+    Column("service_id", String(64), nullable=False),
+    Column("hook", String(32), nullable=False),
+    Column("indicator", String(16), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("disposition", String(16), nullable=False),  # shown | suppressed | shadow
+    Column("reason", String(64)),  # why suppressed, e.g. "overridden-2026-11-01"
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Index("ix_issued_cards_identity", "identity"),
+    Index("ix_issued_cards_issued_at", "issued_at"),
 )
 
 
@@ -58,7 +82,9 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=True, future=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine)
+    from .migrate import upgrade_to_head
+
+    upgrade_to_head(engine)
     return engine
 
 

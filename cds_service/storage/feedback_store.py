@@ -41,12 +41,20 @@ def store_feedback(engine: Engine, service_id: str, items: list[FeedbackItem]) -
     if not rows:
         return 0
     insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(feedback_table).on_conflict_do_nothing(
-        index_elements=["service_id", "card_uuid", "outcome", "suggestion_uuid", "outcome_timestamp"]
+    stmt = (
+        insert(feedback_table)
+        .on_conflict_do_nothing(
+            index_elements=["service_id", "card_uuid", "outcome", "suggestion_uuid", "outcome_timestamp"]
+        )
+        .returning(feedback_table.c.id)
     )
+    new = 0
     with engine.begin() as conn:
-        result = conn.execute(stmt, rows)
-    return max(result.rowcount, 0) if result.rowcount is not None else len(rows)
+        # Row by row with RETURNING: rowcount is not reliable across drivers (psycopg reports 0 here), and
+        # the count of new rows is what makes duplicate deliveries visible.
+        for row in rows:
+            new += len(conn.execute(stmt, row).fetchall())
+    return new
 
 
 def count_feedback(engine: Engine, service_id: str | None = None) -> int:
