@@ -11,7 +11,8 @@ WORKDIR /app
 COPY pyproject.toml README.md openapi.yaml ./
 COPY cds_service ./cds_service
 COPY hooks ./hooks
-RUN pip install -e . \
+# The postgres extra: several replicas share one PostgreSQL (deploy/kubernetes, docs/deployment.md).
+RUN pip install -e ".[postgres]" \
     && useradd --system --uid 10001 --home-dir /app cds \
     && mkdir -p /data && chown cds /data
 
@@ -19,5 +20,5 @@ USER 10001
 EXPOSE 8080
 # Production refuses to start with CORS '*': set CDS_CORS_ORIGINS to the EHR origins at run time.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status == 200 else 1)"
+  CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status == 200 else 1)"]
 ENTRYPOINT ["b12-cds", "serve", "--host", "0.0.0.0", "--port", "8080"]

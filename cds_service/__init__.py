@@ -21,10 +21,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     `config` keys are the CDS_* variable names without the prefix (e.g. {"DATABASE_URL": ...});
     anything invalid raises at start-up with a message naming the variable, file or field.
     """
+    from . import metrics
+    from .alerting import SuppressionPolicy
     from .api import discovery, health, services
     from .api.errors import register_error_handlers
     from .api.middleware import install_middleware
     from .app_state import AppState, set_state
+    from .card_gate import CardGate
     from .clinical.rules import FAMILIES
     from .config import ConfigError, load_settings
     from .engine import Engine, system_clock
@@ -40,6 +43,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     configure_logging(settings.log_level)
     kb = load_knowledge(Path(settings.knowledge_dir) if settings.knowledge_dir else None)
     service_defs = load_service_definitions(Path(settings.hooks_dir), FAMILIES)
+    unknown_shadow = settings.shadow_service_ids() - set(service_defs)
+    if unknown_shadow:
+        raise ConfigError(f"CDS_SHADOW_SERVICES: unknown service id(s) {', '.join(sorted(unknown_shadow))}")
+    policy = SuppressionPolicy.parse(settings.suppression_days, list(FAMILIES))
+    db = make_engine(settings.database_url)
     pinned = settings.pinned_time()
     clock = (lambda: pinned) if pinned else system_clock
 
@@ -52,8 +60,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             settings=settings,
             knowledge=kb,
             services=service_defs,
-            engine=Engine(kb, clock, settings.max_prefetch_entries),
-            db=make_engine(settings.database_url),
+            engine=Engine(kb, clock, settings.max_prefetch_entries,
+                          gate=CardGate(db, policy, settings.shadow_service_ids())),
+            db=db,
             fetcher=FhirFetcher(
                 FetchSettings(
                     allowlist=settings.allowlist_entries(),
@@ -74,8 +83,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         raise ConfigError("CDS_AUTH_REQUIRED: production refuses to start without client JWT verification "
                           "and trusted issuers (CDS_TRUSTED_ISSUERS or CDS_TRUSTED_ISSUERS_FILE)")
     register_error_handlers(app)
-    for blueprint in (discovery.bp, services.bp, health.bp):
+    for blueprint in (discovery.bp, services.bp, health.bp, metrics.bp):
         app.register_blueprint(blueprint)
+    if settings.preview_on:
+        from .preview import bp as preview_bp
+
+        app.register_blueprint(preview_bp)
     log.info("service started", extra={"fields": {"env": settings.env, "services": sorted(service_defs)}})
     if pinned:
         log.warning("evaluation time pinned by CDS_EVALUATION_TIME (test/demo only)")

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import MutableMapping, Sequence
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +27,49 @@ def default_workers() -> int:
     return min((os.cpu_count() or 1) + 1, 9)
 
 
+def prepare_metrics_dir(environ: MutableMapping[str, str] = os.environ) -> tuple[str, bool]:
+    """Point PROMETHEUS_MULTIPROC_DIR at an empty directory before prometheus_client is imported.
+
+    Workers write their samples there and any worker's /metrics sums them. A directory given by the
+    operator is emptied of old sample files (stale files from a previous run would be added to the
+    new run's counters); otherwise a fresh temporary one is made. Returns (path, created_here).
+    """
+    path = environ.get("PROMETHEUS_MULTIPROC_DIR") or environ.get("prometheus_multiproc_dir")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for name in os.listdir(path):
+            if name.endswith(".db"):
+                os.remove(os.path.join(path, name))
+        environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        return path, False
+    path = tempfile.mkdtemp(prefix="b12-cds-metrics-")
+    environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path, True
+
+
 def serve(host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
+
+    metrics_dir, created = prepare_metrics_dir()  # before anything imports prometheus_client
 
     from . import create_app
 
     app = create_app()  # fail fast in the master: a broken service file never forks workers
+    metrics_port = app.extensions["b12_cds"].settings.metrics_port
+
+    def when_ready(_arbiter: Any) -> None:
+        if metrics_port:  # Prometheus scrapes here without a client JWT; keep this port cluster-internal
+            from prometheus_client import CollectorRegistry, start_http_server
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            start_http_server(metrics_port, addr=host, registry=registry)
+
+    def child_exit(_arbiter: Any, worker: Any) -> None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -42,11 +82,17 @@ def serve(host: str, port: int, workers: int) -> None:
             self.cfg.set("max_requests", 10000)
             self.cfg.set("max_requests_jitter", 1000)
             self.cfg.set("accesslog", None)  # our own access log carries no query strings or PHI
+            self.cfg.set("when_ready", when_ready)
+            self.cfg.set("child_exit", child_exit)
 
         def load(self) -> Any:
             return app
 
-    _Server().run()
+    try:
+        _Server().run()
+    finally:
+        if created:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _load_json(path: Path) -> Any:
@@ -66,7 +112,7 @@ def evaluate(path: Path, service_id: str | None, as_of: str | None, as_json: boo
     app = create_app(overrides)
     st: AppState = app.extensions["b12_cds"]
     body = _load_json(path)
-    engine: Engine = st.engine
+    engine = Engine(st.knowledge, st.engine.clock)  # no card gate: the CLI neither suppresses nor records
     try:
         if isinstance(body, dict) and body.get("resourceType") == "Bundle":
             resources = [e["resource"] for e in body.get("entry", []) if isinstance(e, dict) and "resource" in e]
@@ -102,6 +148,53 @@ def evaluate(path: Path, service_id: str | None, as_of: str | None, as_json: boo
     return 0
 
 
+def _database():
+    from .config import load_settings
+    from .storage.db import make_engine
+
+    settings = load_settings()
+    return settings, make_engine(settings.database_url)  # make_engine runs the migrations
+
+
+def report(since: str | None, as_csv: bool) -> int:
+    from datetime import datetime
+
+    from .reporting import build_report, report_csv, report_table
+
+    start = None
+    if since:
+        try:
+            start = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            raise SystemExit(f"--since: '{since}' is not a date (YYYY-MM-DD)") from None
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    _, db = _database()
+    result = build_report(db, start)
+    print(report_csv(result) if as_csv else report_table(result), end="" if as_csv else "\n")
+    return 0
+
+
+def purge(days: int | None) -> int:
+    from datetime import datetime, timedelta
+
+    from .storage.cards_store import purge_before
+
+    settings, db = _database()
+    keep = days if days is not None else settings.retention_days
+    if keep < 1:
+        raise SystemExit("--days must be at least 1")
+    removed = purge_before(db, datetime.now(UTC) - timedelta(days=keep))
+    print(f"purged records older than {keep} days: {removed['issued_cards']} issued cards, "
+          f"{removed['feedback']} feedback rows")
+    return 0
+
+
+def migrate() -> int:
+    _database()
+    print("database schema is at the latest revision")
+    return 0
+
+
 def knowledge() -> int:
     from .knowledge import knowledge_table, load_knowledge
 
@@ -122,12 +215,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_eval.add_argument("--as-of", help="evaluate as of this instant (ISO 8601), e.g. 2026-11-01T12:00:00Z")
     p_eval.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
     sub.add_parser("knowledge", help="print the active knowledge (codes, thresholds) with sources")
+    p_report = sub.add_parser("report", help="card performance per family and hook (shown, accepted, overridden)")
+    p_report.add_argument("--since", help="only cards and feedback from this date (YYYY-MM-DD or ISO 8601)")
+    p_report.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    p_purge = sub.add_parser("purge", help="delete issued cards and feedback older than CDS_RETENTION_DAYS")
+    p_purge.add_argument("--days", type=int, help="override CDS_RETENTION_DAYS for this run")
+    sub.add_parser("migrate", help="create or upgrade the database schema (also done at start-up)")
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.host, args.port, args.workers)
         return 0
     if args.command == "evaluate":
         return evaluate(args.file, args.service, args.as_of, args.json)
+    if args.command == "report":
+        return report(args.since, args.csv)
+    if args.command == "purge":
+        return purge(args.days)
+    if args.command == "migrate":
+        return migrate()
     return knowledge()
 
 

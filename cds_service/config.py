@@ -45,10 +45,24 @@ class Settings:
     fetch_max_response_bytes: int = 10 * 1024 * 1024
     fetch_breaker_failures: int = 3
     fetch_breaker_cooldown_s: int = 30
+    suppression_days: str = ""  # per family over the defaults, e.g. "mma-testing=30,folate-without-b12=7"
+    shadow_services: str = ""  # comma-separated service ids that evaluate and record but return no cards
+    retention_days: int = 365  # `b12-cds purge` deletes issued cards and feedback older than this
+    preview_enabled: str = ""  # true/false; empty: on in development, off in production
+    metrics_port: int = 0  # b12-cds serve: also expose /metrics on this port, without client JWT (0: off)
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def preview_on(self) -> bool:
+        """The /preview page: CDS_PREVIEW_ENABLED if set, else on only in development."""
+        text = self.preview_enabled.strip().lower()
+        return (not self.is_production) if text == "" else text in _BOOL_TRUE
+
+    def shadow_service_ids(self) -> frozenset[str]:
+        return frozenset(e.strip() for e in self.shadow_services.split(",") if e.strip())
 
     def allowlist_entries(self) -> tuple[str, ...]:
         return tuple(e.strip() for e in self.fhir_server_allowlist.split(",") if e.strip())
@@ -127,6 +141,12 @@ def validate_settings(s: Settings) -> None:
     if s.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"CDS_LOG_LEVEL: '{s.log_level}' must be DEBUG, INFO, WARNING or ERROR")
     s.pinned_time()  # validates the format
+    if not 1 <= s.retention_days <= 3650:
+        raise ConfigError("CDS_RETENTION_DAYS: must be between 1 and 3650")
+    if s.preview_enabled.strip().lower() not in _BOOL_TRUE | _BOOL_FALSE:
+        raise ConfigError(f"CDS_PREVIEW_ENABLED: '{s.preview_enabled}' is not a boolean (use true/false)")
+    if not 0 <= s.metrics_port <= 65535:
+        raise ConfigError("CDS_METRICS_PORT: must be between 0 (off) and 65535")
     if not 10 <= s.fetch_budget_ms <= 2000:
         raise ConfigError("CDS_FETCH_BUDGET_MS: must be between 10 and 2000 (the hard ceiling)")
     if not 10 <= s.fetch_call_timeout_ms <= 2000:

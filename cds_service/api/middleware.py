@@ -8,6 +8,8 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from .. import metrics
+
 log = logging.getLogger("cds_service.access")
 
 CORS_ALLOW_HEADERS = "Authorization, Content-Type"
@@ -35,6 +37,9 @@ def install_middleware(app: Flask, cors_origins: str) -> None:
         response.headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
         response.headers["Access-Control-Max-Age"] = "600"
         response.headers["X-Request-Id"] = g.get("request_id", "")
+        duration_s = time.perf_counter() - g.get("started", time.perf_counter())
+        metrics.observe_http(request.endpoint, (request.view_args or {}).get("service_id"), response.status_code,
+                             duration_s)
         log.info(
             "request",
             extra={
@@ -47,7 +52,7 @@ def install_middleware(app: Flask, cors_origins: str) -> None:
                     "hook": g.get("hook"),
                     "hook_instance": g.get("hook_instance"),
                     "error_code": g.get("error_code"),
-                    "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 3),
+                    "duration_ms": round(duration_s * 1000, 3),
                 }
             },
         )

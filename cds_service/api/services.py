@@ -6,6 +6,7 @@ import logging
 
 from flask import Blueprint, Response, g
 
+from .. import metrics
 from ..app_state import state
 from ..errors import UnknownService
 from ..protocol.feedback import parse_feedback
@@ -37,6 +38,9 @@ def call_service(service_id: str) -> Response:
     )
     evaluation = state().engine.evaluate(service, hook_request, fetcher)
     cards = evaluation.response["cards"]
+    metrics.record_cards(cards)
+    for family in evaluation.suppressed:
+        metrics.record_suppressed(family)
     log.info(
         "service evaluated",
         extra={

@@ -24,6 +24,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
+from .. import metrics
 from ..protocol.services import TOKEN_PATTERN, PrefetchSpec
 from .prefetch import Fetched, Fetcher, FetchUnavailable
 
@@ -171,6 +172,7 @@ class FhirFetcher:
                     results[key] = future.result(timeout=max(remaining, 0) + 0.05)
                 except FutureTimeout:
                     future.cancel()
+                    metrics.record_fhir_failure("budget-exhausted")
                     results[key] = FetchUnavailable("time budget exhausted")
                 except FetchUnavailable as exc:
                     results[key] = exc
@@ -216,9 +218,11 @@ class FhirFetcher:
 
     def _get(self, url: str, origin: str, token: str | None, deadline: float, *, missing_ok: bool) -> Any:
         if not self.breaker.allow(origin):
+            metrics.record_fhir_failure("circuit-open")
             raise FetchUnavailable("FHIR server circuit open after repeated failures")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
+            metrics.record_fhir_failure("budget-exhausted")
             raise FetchUnavailable("time budget exhausted")
         timeout = min(self.settings.call_timeout_ms / 1000, remaining)
         headers = {"Accept": "application/fhir+json"}
@@ -229,12 +233,15 @@ class FhirFetcher:
             response = self.session.get(url, headers=headers, timeout=timeout, allow_redirects=False, stream=True)
         except requests.Timeout:
             self.breaker.record(origin, ok=False)
+            metrics.observe_fhir_fetch("timeout", time.perf_counter() - started)
             raise FetchUnavailable("FHIR server did not answer in time") from None
         except requests.RequestException as exc:
             self.breaker.record(origin, ok=False)
+            metrics.observe_fhir_fetch("unreachable", time.perf_counter() - started)
             raise FetchUnavailable(f"FHIR server unreachable ({type(exc).__name__})") from None
         try:
             status = response.status_code
+            metrics.observe_fhir_fetch(status, time.perf_counter() - started)
             log.info("fhir fetch", extra={"fields": {"path": redact(url), "status": status,
                                                      "duration_ms": round((time.perf_counter() - started) * 1000, 2)}})
             if status >= 500:
@@ -251,6 +258,7 @@ class FhirFetcher:
                 raise FetchUnavailable(f"FHIR server answered {status}")
             return orjson.loads(self._read_capped(response))
         except orjson.JSONDecodeError:
+            metrics.record_fhir_failure("invalid-response")
             raise FetchUnavailable("FHIR server answered invalid JSON") from None
         finally:
             response.close()
