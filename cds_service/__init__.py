@@ -32,7 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .config import ConfigError, load_settings
     from .engine import Engine, system_clock
     from .fhir.fetch import FetchSettings, FhirFetcher
-    from .knowledge import load_knowledge
+    from .knowledge import KnowledgeError, load_knowledge
     from .logging_setup import configure_logging
     from .protocol.services import load_service_definitions
     from .security import auth_enabled, auth_environ, install_jwt_auth
@@ -41,7 +41,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth_env, config = auth_environ(config, os.environ)
     settings = load_settings(config)
     configure_logging(settings.log_level)
-    kb = load_knowledge(Path(settings.knowledge_dir) if settings.knowledge_dir else None)
+    overrides = settings.threshold_override_values()
+    try:
+        kb = load_knowledge(Path(settings.knowledge_dir) if settings.knowledge_dir else None,
+                            threshold_overrides=overrides or None)
+    except KnowledgeError as exc:
+        if overrides and "threshold_overrides" in str(exc):
+            raise ConfigError(f"CDS_THRESHOLD_OVERRIDES: {exc}") from None
+        raise
     service_defs = load_service_definitions(Path(settings.hooks_dir), FAMILIES)
     unknown_shadow = settings.shadow_service_ids() - set(service_defs)
     if unknown_shadow:

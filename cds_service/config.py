@@ -47,6 +47,7 @@ class Settings:
     fetch_breaker_cooldown_s: int = 30
     suppression_days: str = ""  # per family over the defaults, e.g. "mma-testing=30,folate-without-b12=7"
     shadow_services: str = ""  # comma-separated service ids that evaluate and record but return no cards
+    threshold_overrides: str = ""  # per-site thresholds, e.g. "b12-total.deficient-below=148,mma.uln=0.36"
     retention_days: int = 365  # `b12-cds purge` deletes issued cards and feedback older than this
     preview_enabled: str = ""  # true/false; empty: on in development, off in production
     metrics_port: int = 0  # b12-cds serve: also expose /metrics on this port, without client JWT (0: off)
@@ -60,6 +61,17 @@ class Settings:
         """The /preview page: CDS_PREVIEW_ENABLED if set, else on only in development."""
         text = self.preview_enabled.strip().lower()
         return (not self.is_production) if text == "" else text in _BOOL_TRUE
+
+    def threshold_override_values(self) -> dict[str, float]:
+        """Parsed CDS_THRESHOLD_OVERRIDES; the knowledge loader checks the keys exist."""
+        values: dict[str, float] = {}
+        for part in (p.strip() for p in self.threshold_overrides.split(",") if p.strip()):
+            key, _, number = part.partition("=")
+            try:
+                values[key.strip()] = float(number)
+            except ValueError:
+                raise ConfigError(f"CDS_THRESHOLD_OVERRIDES: '{part}' must be key=number") from None
+        return values
 
     def shadow_service_ids(self) -> frozenset[str]:
         return frozenset(e.strip() for e in self.shadow_services.split(",") if e.strip())
@@ -141,6 +153,7 @@ def validate_settings(s: Settings) -> None:
     if s.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"CDS_LOG_LEVEL: '{s.log_level}' must be DEBUG, INFO, WARNING or ERROR")
     s.pinned_time()  # validates the format
+    s.threshold_override_values()  # validates the format
     if not 1 <= s.retention_days <= 3650:
         raise ConfigError("CDS_RETENTION_DAYS: must be between 1 and 3650")
     if s.preview_enabled.strip().lower() not in _BOOL_TRUE | _BOOL_FALSE:

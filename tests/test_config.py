@@ -41,3 +41,30 @@ def test_bad_values_name_the_variable(environ, fragment):
 def test_unknown_override_key_is_refused():
     with pytest.raises(ConfigError, match="DATABSE_URL"):
         load_settings({"DATABSE_URL": "sqlite:///x.db"}, environ={})
+
+
+def test_site_threshold_override_changes_the_outcome(tmp_path):
+    """A site that uses 148 pmol/L (BSH 2014 working cut-off) as the deficiency threshold."""
+    import json
+
+    from cds_service import create_app
+    from tests.conftest import b12_observation, patient_view_request, searchset
+
+    body = json.dumps(patient_view_request(labs=searchset(b12_observation(140, "pmol/L", code="14685-2"))))
+    def topics(**extra):
+        app = create_app({"TESTING": True, "EVALUATION_TIME": "2026-11-01T12:00:00Z",
+                          "DATABASE_URL": f"sqlite:///{tmp_path}/{len(extra)}.db", **extra})
+        response = app.test_client().post("/cds-services/b12-patient-view", data=body,
+                                          content_type="application/json")
+        return [c["source"]["topic"]["code"] for c in response.get_json()["cards"]]
+
+    assert "b12-untreated" not in topics()  # 140 pmol/L is indeterminate by default (133-258)
+    assert "b12-untreated" in topics(THRESHOLD_OVERRIDES="b12-total.deficient-below=148")
+
+
+@pytest.mark.parametrize(("text", "fragment"), [("nope.key=1", "unknown threshold"), ("b12-total.x", "key=number")])
+def test_bad_threshold_override_names_the_variable(tmp_path, text, fragment):
+    from cds_service import create_app
+
+    with pytest.raises(ConfigError, match=f"CDS_THRESHOLD_OVERRIDES.*{fragment}"):
+        create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path}/t.db", "THRESHOLD_OVERRIDES": text})
