@@ -37,6 +37,7 @@ class Settings:
     public_base_url: str = ""  # e.g. https://cds.example.org (JWT aud behind proxies)
     log_level: str = "INFO"
     testing: bool = False
+    debug: bool = False  # Flask debug mode (tracebacks in responses): development only
     fhir_server_allowlist: str = ""  # comma-separated origins or URL prefixes the service may call
     fetch_budget_ms: int = 400  # whole-request budget for FHIR fetches (hard ceiling 2000)
     fetch_call_timeout_ms: int = 300
@@ -179,3 +180,5 @@ def validate_settings(s: Settings) -> None:
             raise ConfigError("CDS_CORS_ORIGINS: '*' is refused in production; list the EHR origins")
         if s.testing:
             raise ConfigError("CDS_TESTING: refused in production")
+        if s.debug or os.environ.get("FLASK_DEBUG", "").strip().lower() in _BOOL_TRUE:
+            raise ConfigError("CDS_DEBUG / FLASK_DEBUG: debug mode is refused in production")

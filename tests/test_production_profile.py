@@ -43,3 +43,8 @@ def test_production_starts_with_trusted_issuers_and_protects_discovery(productio
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert client.get("/healthz").status_code == 200
+
+
+def test_production_refuses_debug_mode(production):
+    with pytest.raises(ConfigError, match="debug"):
+        create_app({**production, "DEBUG": True})
