@@ -88,10 +88,14 @@ def serve(host: str, port: int, workers: int) -> None:
         def load(self) -> Any:
             return app
 
+    master_pid = os.getpid()
     try:
         _Server().run()
     finally:
-        if created:
+        # Forked workers run this `finally` too when they exit (gunicorn re-raises SystemExit in the
+        # child): only the master may remove the metrics directory, or the first worker restart would
+        # delete it under the live workers and every later request would fail.
+        if created and os.getpid() == master_pid:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
