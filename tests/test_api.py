@@ -157,12 +157,19 @@ def test_missing_optional_prefetch_key_is_answered(client):
     assert post(client, URL, patient_view_request(procedures=OMIT, patient=OMIT)).status_code == 200
 
 
-def test_resource_failing_fhir_validation_is_400_naming_it(client):
+def test_used_resource_failing_fhir_validation_is_400_naming_it(client):
     bad = b12_observation(150)
-    del bad["code"]
+    bad["effectiveDateTime"] = "2026-13-45"
     issue = assert_outcome(post(client, URL, patient_view_request(labs=searchset(bad))), 400, "Observation/b12-1",
-                           "code")
+                           "effectiveDateTime")
     assert issue["code"] == "structure"
+
+
+def test_unused_invalid_resource_is_ignored_not_validated(client):
+    """An Observation the rules cannot use (no code) is not validated: it cannot change the advice."""
+    useless = b12_observation(150)
+    del useless["code"]
+    assert post(client, URL, patient_view_request(labs=searchset(useless))).status_code == 200
 
 
 def test_prefetch_value_that_is_not_a_resource_is_400(client):

@@ -52,23 +52,17 @@ def first_error(exc: ValidationError) -> str:
     return f"{path or '(resource)'}: {err.get('msg', 'invalid')}"
 
 
-def validate_used_resources(resources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep the resources the rules can use, each validated against its R4B model.
+def validate_resources(resources: Iterable[dict[str, Any]]) -> None:
+    """R4B-validate resources the rules may use (see fhir.relevance for which).
 
-    A used resource that fails validation is a 400 naming it: silently skipping it could hide the one
-    B12 result that matters.
+    An invalid one is a 400 naming it: advice built on a malformed result must not be given, and
+    silently skipping it could hide the one B12 result that matters.
     """
-    kept = []
     for resource in resources:
-        model = MODELS.get(resource.get("resourceType", ""))
-        if model is None:
-            continue
         try:
-            model.model_validate(resource)
+            MODELS[resource["resourceType"]].model_validate(resource)
         except ValidationError as exc:
             raise InvalidFhirResource(_describe(resource), first_error(exc)) from None
-        kept.append(resource)
-    return kept
 
 
 def _reference_id(reference: Any) -> str | None:

@@ -1,0 +1,1 @@
+"""Performance benchmark of the CDS service against a Flask + gunicorn floor (docs/performance.md)."""
