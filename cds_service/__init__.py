@@ -97,6 +97,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         from .preview import bp as preview_bp
 
         app.register_blueprint(preview_bp)
+    if not settings.testing:
+        from .warmup import warm_up
+
+        warm_up(kb, app.extensions["b12_cds"].engine, service_defs)  # before gunicorn forks its workers
     log.info("service started", extra={"fields": {"env": settings.env, "services": sorted(service_defs)}})
     if pinned:
         log.warning("evaluation time pinned by CDS_EVALUATION_TIME (test/demo only)")

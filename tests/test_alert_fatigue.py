@@ -201,3 +201,11 @@ def test_report_and_purge_commands_run(tmp_path):
     out = subprocess.run([sys.executable, "-m", "cds_service", "purge", "--days", "30"], env=env,
                          capture_output=True, text=True, cwd=PROJECT, check=True).stdout
     assert "purged records older than 30 days" in out
+
+
+def test_a_late_older_override_does_not_shorten_suppression(database_url):
+    client = app_for(database_url, SUPPRESSION_DAYS="mma-testing=3").test_client()
+    card = call(client)[0]
+    override(client, card, when=NOW)
+    override(client, card, "action-completed", when=NOW - timedelta(days=10))  # delivered late
+    assert call(client) == []

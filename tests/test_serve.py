@@ -40,3 +40,12 @@ def test_requests_succeed_after_the_workers_are_recycled(tmp_path):
         assert statuses and all(s == 200 for s in statuses), statuses
     finally:
         stop_server(process)
+
+
+def test_warm_up_evaluates_every_service_and_records_nothing(app):
+    from cds_service.reporting import build_report
+    from cds_service.warmup import warm_up
+
+    state = app.extensions["b12_cds"]
+    assert warm_up(state.knowledge, state.engine, state.services) >= 1
+    assert build_report(state.db).rows == []

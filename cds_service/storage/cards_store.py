@@ -6,10 +6,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, and_, delete, func, select
+from sqlalchemy import Connection, Engine, case, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..alerting import PriorOverride
-from .db import feedback_table, issued_cards_table
+from .db import feedback_table, identity_overrides_table, issued_cards_table
 
 RANKS = {"info": 0, "warning": 1, "critical": 2}
 
@@ -36,17 +38,36 @@ def record_issued(engine: Engine, cards: Sequence[IssuedCard]) -> None:
         conn.execute(issued_cards_table.insert(), [c.__dict__ for c in cards])
 
 
+def note_overrides(conn: Connection, card_uuids: Sequence[str], overridden_at: Sequence[datetime]) -> None:
+    """Fold overridden feedback into identity_overrides (latest time per identity and indicator)."""
+    if not card_uuids:
+        return
+    c = issued_cards_table.c
+    latest: dict[str, datetime] = {}
+    for uuid_, when in zip(card_uuids, overridden_at, strict=True):
+        latest[uuid_] = max(when, latest.get(uuid_, when))
+    rows = conn.execute(select(c.card_uuid, c.identity, c.indicator).where(c.card_uuid.in_(list(latest)))).all()
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    for card_uuid, identity, indicator in rows:
+        stmt = insert(identity_overrides_table).values(
+            identity=identity, indicator=indicator, last_overridden_at=latest[card_uuid]
+        )
+        current = identity_overrides_table.c.last_overridden_at
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["identity", "indicator"],
+            set_={"last_overridden_at": case((stmt.excluded.last_overridden_at > current,
+                                              stmt.excluded.last_overridden_at), else_=current)},
+        ))
+
+
 def overrides_since(engine: Engine, identities: Iterable[str], since: datetime) -> dict[str, PriorOverride]:
-    """For each identity: the highest indicator among its overridden cards, and when last overridden."""
+    """For each identity: the highest indicator overridden since `since`, and when last overridden."""
     identities = list(set(identities))
     if not identities:
         return {}
-    c, f = issued_cards_table.c, feedback_table.c
-    stmt = (
-        select(c.identity, c.indicator, func.max(f.outcome_timestamp))
-        .join(feedback_table, f.card_uuid == c.card_uuid)
-        .where(and_(c.identity.in_(identities), f.outcome == "overridden", f.outcome_timestamp >= since))
-        .group_by(c.identity, c.indicator)
+    o = identity_overrides_table.c
+    stmt = select(o.identity, o.indicator, o.last_overridden_at).where(
+        o.identity.in_(identities), o.last_overridden_at >= since
     )
     result: dict[str, PriorOverride] = {}
     with engine.connect() as conn:
@@ -66,4 +87,5 @@ def purge_before(engine: Engine, cutoff: datetime) -> dict[str, int]:
     with engine.begin() as conn:
         cards = conn.execute(delete(issued_cards_table).where(issued_cards_table.c.issued_at < cutoff)).rowcount
         feedback = conn.execute(delete(feedback_table).where(feedback_table.c.received_at < cutoff)).rowcount
+        conn.execute(delete(identity_overrides_table).where(identity_overrides_table.c.last_overridden_at < cutoff))
     return {"issued_cards": cards or 0, "feedback": feedback or 0}

@@ -68,6 +68,15 @@ issued_cards_table = Table(
 )
 
 
+identity_overrides_table = Table(
+    "identity_overrides",
+    metadata,
+    Column("identity", String(64), primary_key=True),
+    Column("indicator", String(16), primary_key=True),
+    Column("last_overridden_at", DateTime(timezone=True), nullable=False),
+)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..protocol.feedback import FeedbackItem
+from .cards_store import note_overrides
 from .db import feedback_table
 
 
@@ -54,6 +55,9 @@ def store_feedback(engine: Engine, service_id: str, items: list[FeedbackItem]) -
         # the count of new rows is what makes duplicate deliveries visible.
         for row in rows:
             new += len(conn.execute(stmt, row).fetchall())
+        overridden = [item for item in items if item.outcome == "overridden"]
+        note_overrides(conn, [i.card for i in overridden],
+                       [i.outcome_timestamp.astimezone(UTC) for i in overridden])
     return new
 
 
