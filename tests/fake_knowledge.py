@@ -86,6 +86,8 @@ _THRESHOLDS: dict[str, tuple[float, str, str, str]] = {
     "window.cover-recent-days": (90, "d", "design", "design-convention"),
     "dose.oral-b12-replacement-min-mg": (1, "mg/d", "S", "nice-ng239"),
     "dose.folate-prophylaxis-max-mg": (1, "mg/d", "design", "design-convention"),
+    "policy.exclude-leucovorin": (1, "{flag}", "design", "design-convention"),
+    "policy.exclude-contraceptive-levomefolate": (1, "{flag}", "design", "design-convention"),
 }
 
 _CITATIONS = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cds_service.config import ConfigError, load_settings
@@ -68,3 +70,22 @@ def test_bad_threshold_override_names_the_variable(tmp_path, text, fragment):
 
     with pytest.raises(ConfigError, match=f"CDS_THRESHOLD_OVERRIDES.*{fragment}"):
         create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path}/t.db", "THRESHOLD_OVERRIDES": text})
+
+
+def test_leucovorin_exclusion_is_a_site_switch(tmp_path):
+    from cds_service import create_app
+    from fixtures.build_requests import load_scenarios, request_for_scenario
+
+    scenario = next(s for s in load_scenarios()
+                    if s["patient"] == "r2-leucovorin-methotrexate" and s["hook"] == "patient-view")
+    body = json.dumps(request_for_scenario(scenario))
+
+    def topics(name, **extra):
+        app = create_app({"TESTING": True, "EVALUATION_TIME": "2026-11-01T12:00:00Z",
+                          "DATABASE_URL": f"sqlite:///{tmp_path}/{name}.db", **extra})
+        response = app.test_client().post("/cds-services/b12-patient-view", data=body,
+                                          content_type="application/json")
+        return [c["source"]["topic"]["code"] for c in response.get_json()["cards"]]
+
+    assert topics("default") == []
+    assert topics("switched", THRESHOLD_OVERRIDES="policy.exclude-leucovorin=0") == ["folate-without-b12"]

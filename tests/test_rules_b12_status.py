@@ -353,5 +353,15 @@ def test_a_draft_b12_order_is_cover_only_when_drafts_are_included(kb):
     ],
 )
 def test_folate_therapy_is_folate_without_b12_in_the_same_product(classes, reason):
-    found = folate_exclusion_reason(med(classes))
+    found = folate_exclusion_reason(med(classes), FakeKnowledge())
     assert (found is None) if reason is None else (reason in found)
+
+
+@pytest.mark.parametrize(
+    ("classes", "switch"),
+    [({c.LEUCOVORIN}, "policy.exclude-leucovorin"),
+     ({c.LEVOMEFOLATE, c.HORMONAL_CONTRACEPTIVE}, "policy.exclude-contraceptive-levomefolate")],
+)
+def test_each_folate_exclusion_is_a_site_switch(classes, switch):
+    assert folate_exclusion_reason(med(classes), FakeKnowledge()) is not None
+    assert folate_exclusion_reason(med(classes), FakeKnowledge({switch: 0})) is None

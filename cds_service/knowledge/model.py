@@ -51,6 +51,8 @@ REQUIRED_THRESHOLD_KEYS: tuple[str, ...] = (
     "window.cover-recent-days",
     "dose.oral-b12-replacement-min-mg",
     "dose.folate-prophylaxis-max-mg",
+    "policy.exclude-leucovorin",
+    "policy.exclude-contraceptive-levomefolate",
 )
 REQUIRED_CITATION_IDS: tuple[str, ...] = (
     "nice-ng239", "bsh-2014", "lindenbaum-1988", "paris-2023", "hashi-2025", "mhra-metformin-2022",

@@ -121,27 +121,25 @@ def b12_cover(record: PatientRecord, kb: KnowledgeView, *, include_drafts: bool 
     return Cover(tuple(current), tuple(drafts))
 
 
-def folate_exclusion_reason(med: MedicationExposure) -> str | None:
-    """Why a folate-containing product is not 'folate therapy', or None when it is."""
-    if not med.classes & FOLATE_THERAPY_CLASSES:
+def folate_classes(kb: KnowledgeView) -> frozenset[str]:
+    """Classes that make a product folate therapy: leucovorin too when the site switches its exclusion off."""
+    if kb.value("policy.exclude-leucovorin") >= 1:
+        return FOLATE_THERAPY_CLASSES
+    return FOLATE_THERAPY_CLASSES | {LEUCOVORIN}
+
+
+def folate_exclusion_reason(med: MedicationExposure, kb: KnowledgeView) -> str | None:
+    """Why a folate-containing product is not 'folate therapy', or None when it is.
+
+    The leucovorin and contraceptive exclusions are alert-fatigue choices, not guideline statements
+    (clinical-reference section 5), so each is a knowledge switch a site can turn off.
+    """
+    if not med.classes & folate_classes(kb):
         return "not a folate product"
     if B12_REPLACEMENT in med.classes:
         return "contains B12 in the same product"
-    if LEUCOVORIN in med.classes:
+    if LEUCOVORIN in med.classes and kb.value("policy.exclude-leucovorin") >= 1:
         return "leucovorin (folinic acid) rescue"
-    if HORMONAL_CONTRACEPTIVE in med.classes:
+    if HORMONAL_CONTRACEPTIVE in med.classes and kb.value("policy.exclude-contraceptive-levomefolate") >= 1:
         return "hormonal contraceptive containing levomefolate"
     return None
-
-
-def is_folate_therapy(med: MedicationExposure) -> bool:
-    return folate_exclusion_reason(med) is None
-
-
-def active_folate_therapy(record: PatientRecord) -> list[MedicationExposure]:
-    """Folate therapy the patient takes now (patient-view)."""
-    return [
-        m
-        for m in record.medications_in(FOLATE_THERAPY_CLASSES)
-        if taken(m) and m.is_active and is_folate_therapy(m)
-    ]

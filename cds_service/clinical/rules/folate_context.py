@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..concepts import FOLATE_THERAPY_CLASSES
 from ..findings import EvidenceItem, ThresholdApplied
 from ..record import MedicationExposure, PatientRecord
 from .b12_status import B12Assessment, classify_b12
 from .common import KnowledgeView, absence, applied, in_order_context, subject_drafts, taken, window_text
-from .cover import Cover, b12_cover, folate_exclusion_reason, replacement_invalidating
+from .cover import Cover, b12_cover, folate_classes, folate_exclusion_reason, replacement_invalidating
 from .mma import MmaAssessment, mma_for_b12
 from .risk import nitrous_oxide_exposure
 
@@ -65,17 +64,18 @@ class FolateContext:
 
 
 def folate_subjects(
-    record: PatientRecord,
+    record: PatientRecord, kb: KnowledgeView
 ) -> tuple[list[MedicationExposure], list[tuple[MedicationExposure, str]], bool]:
     """(folate therapy subjects, folate-containing products set aside with the reason, on drafts)."""
     on_drafts = in_order_context(record)
+    classes = folate_classes(kb)
     if on_drafts:
-        candidates = subject_drafts(record, FOLATE_THERAPY_CLASSES)
+        candidates = subject_drafts(record, classes)
     else:
-        candidates = [m for m in record.medications_in(FOLATE_THERAPY_CLASSES) if taken(m) and m.is_active]
+        candidates = [m for m in record.medications_in(classes) if taken(m) and m.is_active]
     subjects, set_aside = [], []
     for med in candidates:
-        reason = folate_exclusion_reason(med)
+        reason = folate_exclusion_reason(med, kb)
         if reason is None:
             subjects.append(med)
         else:
@@ -117,7 +117,7 @@ def deficiency_excluded(
 def folate_context(
     record: PatientRecord, kb: KnowledgeView, b12: B12Assessment | None = None
 ) -> FolateContext:
-    subjects, set_aside, on_drafts = folate_subjects(record)
+    subjects, set_aside, on_drafts = folate_subjects(record, kb)
     b12 = b12 if b12 is not None else classify_b12(record, kb)
     excluded, reason, mma, n2o = deficiency_excluded(record, kb, b12)
     return FolateContext(
