@@ -63,6 +63,12 @@ def draft_order_resources(context: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             raise InvalidFhirResource(f"context.draftOrders.entry[{index}]", "entry has no resource")
         resources.append(resource)
+    selections = context.get("selections") or ()
+    drafted = {f"{r['resourceType']}/{r.get('id')}" for r in resources}
+    unknown = [s for s in selections if s not in drafted]
+    if unknown:
+        # advice about "the selected orders" is meaningless if they are not in draftOrders
+        raise InvalidFhirResource("context.selections", f"{', '.join(unknown)} not found in context.draftOrders")
     return resources
 
 

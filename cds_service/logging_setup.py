@@ -33,6 +33,7 @@ SAFE_FIELDS = frozenset(
         "feedback_new",
         "services",
         "env",
+        "where",
     }
 )
 

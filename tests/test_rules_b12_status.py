@@ -119,7 +119,8 @@ def test_a_site_threshold_override_changes_the_band():
             dict(route="oral", dose_mg=0.05, start_days_ago=100, end_days_ago=60),
             False,
         ),  # low-dose multivitamin
-        (dict(route="oral", dose_mg=None, start_days_ago=100, end_days_ago=60), True),  # dose unknown
+        # dose unknown: not counted, so a deficient result is never discarded on a guess
+        (dict(route="oral", dose_mg=None, start_days_ago=100, end_days_ago=60), False),
         (dict(draft=True), False),  # not taken yet
         (dict(route="parenteral", start_days_ago=100, end_days_ago=60, status="entered-in-error"), False),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
@@ -18,6 +19,15 @@ def _outcome_response(status: int, body: dict) -> Response:
     response = jsonify(body)
     response.status_code = status
     return response
+
+
+def _where(exc: BaseException) -> str:
+    """'module.py:123 in function' of the innermost frame: enough to find a bug, no data from it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown"
+    frame = frames[-1]
+    return f"{frame.filename.rsplit('/', 2)[-2:][-1]}:{frame.lineno} in {frame.name}"
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -43,7 +53,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         # A bug: log the type and where (no message, it may hold data) and answer 500 without details.
-        log.error("unhandled error", exc_info=exc, extra={"fields": {"request_id": g.get("request_id")}})
+        log.error("unhandled error", exc_info=exc,
+                  extra={"fields": {"request_id": g.get("request_id"), "where": _where(exc)}})
         return _outcome_response(
             500,
             operation_outcome(

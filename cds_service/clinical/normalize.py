@@ -9,6 +9,7 @@ A resource that maps to no concept is skipped after one or two dict lookups.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -36,6 +37,8 @@ DROPPED_BY_TYPE: dict[str, frozenset[str]] = {
 }
 DRAFT_CLOSED = frozenset({"entered-in-error", "cancelled", "revoked", "stopped", "completed"})
 
+
+MAX_PLAUSIBLE_VALUE = 1e7  # far above any real lab concentration in canonical units (B12 ~100-2000 pmol/L)
 
 def build_patient_record(
     resources: Sequence[dict],
@@ -165,11 +168,10 @@ def _datetime(value: Any) -> datetime | None:
             parsed = datetime(int(text[:4]), int(text[5:7]), 1)
         else:
             parsed = datetime.fromisoformat(text)
-    except ValueError:
+        # year 1 or 9999 with an offset overflows on conversion: such a date is unusable, not a crash
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _date(value: Any) -> date | None:
@@ -233,6 +235,9 @@ def _lab(res: dict, kb: Knowledge, analyte: str, code: CodeRef, status: str) -> 
         problem = None
         if value is None:
             problem = "unit missing" if unit is None else f"unit '{unit}' not recognised"
+        elif not math.isfinite(value) or value < 0 or value > MAX_PLAUSIBLE_VALUE:
+            # a negative, infinite or absurd concentration is a data error, never a result to classify
+            value, problem = None, "value outside any plausible range"
         low, high = _reference_range(kb, analyte, res, unit if value is not None else None)
         return LabResult(
             **base, raw_value=raw_value, raw_unit=unit, value=value, comparator=comparator,

@@ -53,7 +53,12 @@ def origin_of(url: str) -> str:
 def redact(url: str) -> str:
     """A URL safe to log: origin and path only (queries may carry patient identifiers)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    host = parts.hostname or ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a malformed port
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"  # no user:password, no query
 
 
 class ServerAllowlist:

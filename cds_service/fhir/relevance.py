@@ -56,7 +56,10 @@ def is_relevant(resource: dict[str, Any], kb: Knowledge) -> bool:
     if resource_type in ALWAYS:
         return True
     if resource_type in BY_CODE:
-        return _code_matches(kb, resource.get("code"))
+        # a symptom recorded as an Observation carries the finding in its coded value
+        return _code_matches(kb, resource.get("code")) or (
+            resource_type == "Observation" and _code_matches(kb, resource.get("valueCodeableConcept"))
+        )
     if resource_type in MEDICATIONS:
         return _medication_matches(kb, resource)
     return False

@@ -42,7 +42,11 @@ USED_RESOURCE_TYPES = frozenset(MODELS)
 
 
 def _describe(resource: dict[str, Any]) -> str:
-    return f"{resource.get('resourceType')}/{resource.get('id', '(no id)')}"
+    """'Type/id' for messages; anything that is not a plain id is not echoed (it could hold PHI)."""
+    rid = resource.get("id")
+    rid = rid if isinstance(rid, str) and len(rid) <= 64 else "(no valid id)"
+    rtype = resource.get("resourceType")
+    return f"{rtype if isinstance(rtype, str) else 'Resource'}/{rid}"
 
 
 def first_error(exc: ValidationError) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -11,12 +11,15 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from ..errors import BadRequest
 from .common import CodingSchema, NonEmptyDict, flatten_errors, non_empty_list, optional_string, required_string
 
+# Card and suggestion ids are uuids in practice; the cap keeps them within the database columns.
+ID_LENGTH = validate.Length(max=128, error="must be at most 128 characters")
+
 
 class AcceptedSuggestionSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    id = required_string()
+    id = required_string(validate=ID_LENGTH)
 
 
 class OverrideReasonSchema(Schema):
@@ -39,14 +42,17 @@ class AwareDateTime(fields.DateTime):
         result = super()._deserialize(value, attr, data, **kwargs)
         if result.tzinfo is None:
             raise ValidationError("must include a time zone (e.g. 2026-11-01T10:05:31Z)")
-        return result
+        try:
+            return result.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("is outside the representable date range") from None
 
 
 class FeedbackItemSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    card = required_string()
+    card = required_string(validate=ID_LENGTH)
     outcome = fields.String(required=True, validate=validate.OneOf(("accepted", "overridden")))
     acceptedSuggestions = non_empty_list(fields.Nested(AcceptedSuggestionSchema))
     overrideReason = fields.Nested(OverrideReasonSchema)

@@ -38,15 +38,23 @@ def record_issued(engine: Engine, cards: Sequence[IssuedCard]) -> None:
         conn.execute(issued_cards_table.insert(), [c.__dict__ for c in cards])
 
 
-def note_overrides(conn: Connection, card_uuids: Sequence[str], overridden_at: Sequence[datetime]) -> None:
-    """Fold overridden feedback into identity_overrides (latest time per identity and indicator)."""
+def note_overrides(
+    conn: Connection, service_id: str, card_uuids: Sequence[str], overridden_at: Sequence[datetime]
+) -> None:
+    """Fold overridden feedback into identity_overrides (latest time per identity and indicator).
+
+    Only cards this service issued count: feedback posted to another service's endpoint must not
+    suppress this one's cards.
+    """
     if not card_uuids:
         return
     c = issued_cards_table.c
     latest: dict[str, datetime] = {}
     for uuid_, when in zip(card_uuids, overridden_at, strict=True):
         latest[uuid_] = max(when, latest.get(uuid_, when))
-    rows = conn.execute(select(c.card_uuid, c.identity, c.indicator).where(c.card_uuid.in_(list(latest)))).all()
+    rows = conn.execute(
+        select(c.card_uuid, c.identity, c.indicator).where(c.card_uuid.in_(list(latest)), c.service_id == service_id)
+    ).all()
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     for card_uuid, identity, indicator in rows:
         stmt = insert(identity_overrides_table).values(

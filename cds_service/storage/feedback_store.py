@@ -56,8 +56,11 @@ def store_feedback(engine: Engine, service_id: str, items: list[FeedbackItem]) -
         for row in rows:
             new += len(conn.execute(stmt, row).fetchall())
         overridden = [item for item in items if item.outcome == "overridden"]
-        note_overrides(conn, [i.card for i in overridden],
-                       [i.outcome_timestamp.astimezone(UTC) for i in overridden])
+        # An override cannot be later than its arrival: a future outcomeTimestamp (clock error or abuse)
+        # would otherwise suppress a card for ever.
+        received = rows[0]["received_at"] if rows else datetime.now(UTC)
+        note_overrides(conn, service_id, [i.card for i in overridden],
+                       [min(i.outcome_timestamp.astimezone(UTC), received) for i in overridden])
     return new
 
 

@@ -104,10 +104,13 @@ def classify_value(result: LabResult, kb: KnowledgeView) -> tuple[Band, str | No
     high = _whole(kb.value(f"{prefix}.normal-above"))
     value = _whole(result.value)
     note = f"classified by its bound ({result.comparator})" if result.comparator else None
-    if result.comparator == "<" and value <= low:
-        return "deficient", note  # true value below a bound at or under the cut-off
-    if result.comparator == ">" and value >= high:
-        return "normal", note
+    if result.comparator in ("<", "<="):
+        # the true value is below the bound: deficient only if the bound itself is at or under the
+        # cut-off; "< 300" could still be deficient, so it can never read as normal
+        return ("deficient" if value <= low else "indeterminate"), note
+    if result.comparator in (">", ">="):
+        # "> 100" could be anything above 100: normal only if the bound is at or over the upper cut-off
+        return ("normal" if value >= high else "indeterminate"), note
     if value < low:
         return "deficient", note
     if value > high:

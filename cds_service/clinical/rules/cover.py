@@ -46,11 +46,19 @@ def overlaps(interval: tuple[datetime, datetime] | None, start: datetime, end: d
 
 
 def is_replacement_strength(med: MedicationExposure, kb: KnowledgeView) -> bool:
-    """Parenteral at any dose, or a dose not known to be below dose.oral-b12-replacement-min-mg."""
+    """Parenteral at any dose, or a daily dose known to reach dose.oral-b12-replacement-min-mg.
+
+    A B12 product whose dose cannot be computed (a multivitamin by name, "1 tablet" with no strength)
+    is NOT counted as replacement: counting it would both discard a deficient result as "drawn on
+    replacement" and call the patient covered, silencing every card (clinical-reference 4.1 defines
+    replacement as parenteral any dose, or oral >= 1 mg/day). Such products still appear as evidence.
+    """
     if B12_REPLACEMENT not in med.classes:
         return False
-    if med.route == "parenteral" or med.daily_dose_mg is None:
+    if med.route == "parenteral":
         return True
+    if med.daily_dose_mg is None:
+        return False
     return med.daily_dose_mg >= kb.value("dose.oral-b12-replacement-min-mg")
 
 
