@@ -126,3 +126,16 @@ def test_feedback_sent_to_another_service_does_not_suppress_this_ones_cards(clie
 def test_feedback_with_an_unrepresentable_time_or_overlong_id_is_400(client):
     assert _override(client, "c1", "0001-01-01T00:00:00+05:00").status_code == 400
     assert _override(client, "x" * 129, EVALUATION_TIME).status_code == 400
+
+
+def test_a_medication_whose_product_was_not_sent_is_named_on_the_cards(client):
+    unresolved = {"resourceType": "MedicationRequest", "id": "mr-ref", "status": "active", "intent": "order",
+                  "subject": SUBJECT, "medicationReference": {"reference": "Medication/not-sent"}}
+    body = patient_view_request(labs=searchset(deficient_b12()), medicationRequests=searchset(unresolved))
+    cards = post(client, body).get_json()["cards"]
+    assert cards and all("MedicationRequest/mr-ref" in c["detail"] for c in cards)
+
+
+def test_a_result_stamped_a_few_hours_after_now_still_counts(client):
+    skewed = b12_observation(90, "pmol/L", code="14685-2", date="2026-11-01T09:00:00-05:00")  # 14:00 UTC
+    assert "b12-untreated" in topics(post(client, patient_view_request(labs=searchset(skewed))))

@@ -61,6 +61,7 @@ def build_patient_record(
     orders: list[OrderFact | None] = []
     birth: date | None = None
     sex: str | None = None
+    unreadable = [_ref(r) for r in items + drafts if _unresolved_medication(r, medications)]
     for res in items:
         rt = res.get("resourceType")
         if rt == "Observation":
@@ -93,7 +94,18 @@ def build_patient_record(
         medications=tuple(m for m in meds if m), problems=tuple(p for p in problems if p),
         orders=tuple(o for o in orders if o),
         unavailable_inputs=tuple(unavailable_inputs), subject_refs=tuple(selections),
+        unreadable_medications=tuple(unreadable),
     )
+
+
+def _unresolved_medication(res: dict, index: dict[str, dict]) -> bool:
+    """A medication resource naming its product only by a reference we were not sent (and no display)."""
+    if res.get("resourceType") not in ACTIVE_BY_TYPE or "medicationCodeableConcept" in res:
+        return False
+    if "medicationReference" not in res:
+        return False
+    concept, display, _ = _medication_concept(res, index)
+    return concept is None and not display
 
 
 # --- plumbing --------------------------------------------------------------------------------------

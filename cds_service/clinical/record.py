@@ -17,6 +17,8 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 Comparator = Literal["<", "<=", ">", ">="]
+# Results timestamped slightly after "now" (EHR and service clocks, or a wrong time zone) still count.
+FUTURE_SKEW = timedelta(days=1)
 MatchMethod = Literal["code", "text"]
 Route = Literal["parenteral", "oral", "unknown"]
 
@@ -149,6 +151,9 @@ class PatientRecord:
     orders: tuple[OrderFact, ...] = ()
     unavailable_inputs: tuple[str, ...] = field(default=())  # prefetch keys that could not be had
     subject_refs: tuple[str, ...] = ()  # for order-select: the selected draft order refs
+    # medication orders/statements whose product could not be read (a Medication reference that was
+    # not sent): never silently dropped, every card names them
+    unreadable_medications: tuple[str, ...] = ()
 
     @property
     def age_years(self) -> int | None:
@@ -172,7 +177,7 @@ class PatientRecord:
             r
             for r in self.labs
             if r.analyte in wanted
-            and (since is None or (r.effective is not None and since <= r.effective <= self.as_of))
+            and (since is None or (r.effective is not None and since <= r.effective <= self.as_of + FUTURE_SKEW))
         ]
         return sorted(picked, key=lambda r: (r.effective is not None, r.effective), reverse=True)
 

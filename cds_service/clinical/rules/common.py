@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from ..concepts import PREGNANCY
 from ..findings import EvidenceItem, ThresholdApplied
-from ..record import LabResult, MedicationExposure, PatientRecord, Problem
+from ..record import FUTURE_SKEW, LabResult, MedicationExposure, PatientRecord, Problem
 
 SUMMARY_MAX = 139  # CDS Hooks: summary is a "<140-character" sentence
 
@@ -59,8 +59,12 @@ def iso_date(moment: datetime | None) -> str | None:
 
 
 def in_window(moment: datetime | None, start: datetime, end: datetime) -> bool:
-    """True when a known moment lies in [start, end]; an unknown date is never inside a window."""
-    return moment is not None and start <= moment <= end
+    """True when a known moment lies in [start, end]; an unknown date is never inside a window.
+
+    Every window ends at the evaluation time; a moment up to FUTURE_SKEW after it (EHR clock or time
+    zone error) still counts, so a result stamped "later today" is not silently dropped.
+    """
+    return moment is not None and start <= moment <= end + FUTURE_SKEW
 
 
 def window_text(kb: KnowledgeView, key: str) -> str:
@@ -278,6 +282,10 @@ def record_caveats(record: PatientRecord, evidence: Iterable[EvidenceItem]) -> t
     if record.unavailable_inputs:
         names = join_words([_INPUT_NAMES.get(k, k) for k in record.unavailable_inputs])
         caveats.append(f"Not available for this assessment: {names}; the conclusion may be incomplete.")
+    if record.unreadable_medications:
+        refs = join_words(list(record.unreadable_medications))
+        caveats.append(f"Medication product could not be read (its Medication resource was not sent): {refs}; "
+                       "check these orders by hand.")
     if any(e.kind == "medication" and e.note and "matched by name" in e.note for e in evidence):
         caveats.append("Some medications were recognised by name, not by code: check the evidence table.")
     return tuple(caveats)
