@@ -20,6 +20,7 @@ from .clinical.normalize import build_patient_record
 from .clinical.record import PatientRecord
 from .clinical.rules import evaluate_families
 from .errors import InvalidFhirResource
+from .fhir.medication_refs import fetch_medications, missing_medication_ids
 from .fhir.prefetch import Fetcher, gather_inputs
 from .fhir.relevance import relevant_resources
 from .fhir.validation import check_same_patient, validate_resources
@@ -97,15 +98,17 @@ class Engine:
         """
         t0 = time.perf_counter()
         gathered = gather_inputs(service.prefetch, request.prefetch, fetcher, self.max_prefetch_entries)
-        gather_ms = (time.perf_counter() - t0) * 1000
         degraded = gathered.missing_required is not None
         if degraded and URGENT_NEURO not in service.families:
             gathered.require_complete()
+        drafts = draft_order_resources(request.context)
+        medications = fetch_medications(missing_medication_ids([*gathered.resources, *drafts]), fetcher)
+        gather_ms = (time.perf_counter() - t0) * 1000
         evaluation = self.evaluate_resources(
             service,
             patient_id=request.patient_id,
             hook=request.hook,
-            resources=gathered.resources,
+            resources=[*gathered.resources, *medications],
             context=request.context,
             unavailable=gathered.unavailable,
             families=(URGENT_NEURO,) if degraded else None,

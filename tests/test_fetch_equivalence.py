@@ -144,3 +144,21 @@ def test_non_allowlisted_fhir_server_is_treated_as_absent(client, sekmet):
     response = post(client, scenario, body)
     assert response.status_code == 412
     assert "no fhirServer" in response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_a_draft_order_naming_its_product_by_reference_is_read_from_the_fhir_server(client, sekmet):
+    """Folic acid drafted as medicationReference -> Medication/<id>: the service reads the Medication."""
+    scenario = next(s for s in SCENARIOS if s["patient"] == "edge-upper-258-pmoll" and s["hook"] == "order-select")
+    body = copy.deepcopy(request_for_scenario(scenario))
+    folic = {"resourceType": "Medication", "id": "folic-acid-5mg-product",
+             "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "4511",
+                                  "display": "folic acid"}]}}
+    sekmet.load_collection({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": folic}]})
+    for entry in body["context"]["draftOrders"]["entry"]:
+        draft = entry["resource"]
+        draft.pop("medicationCodeableConcept", None)
+        draft["medicationReference"] = {"reference": "Medication/folic-acid-5mg-product"}
+    with_server = with_fhir_server(body, sekmet, set(body["prefetch"]))
+    assert [t for t, _, _, _ in card_signature(post(client, scenario, with_server))] == ["folate-without-b12"]
+    # without a FHIR server to read it from, the order cannot be checked: no folate card
+    assert "folate-without-b12" not in [t for t, _, _, _ in card_signature(post(client, scenario, body))]
