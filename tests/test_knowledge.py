@@ -342,3 +342,10 @@ def test_knowledge_table_lists_active_codes_and_thresholds(kb):
     assert "16695-9" not in text  # U entries are not listed as active
     assert "egfr.mma-caution-below" in text and "design-convention" in text
     assert "16695-9" in knowledge_table(kb, include_inactive=True)
+
+
+def test_a_folate_antagonist_named_in_text_is_not_folate():
+    kb = load_knowledge()
+    assert kb.medication_classes_for_text("Methotrexate 2.5 mg tablet (folate antagonist)") == {"methotrexate"}
+    assert kb.medication_classes_for_text("anti-folate agent") == frozenset()
+    assert kb.medication_classes_for_text("Folate 400 microgram tablet") == {"folic-acid"}
