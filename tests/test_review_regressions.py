@@ -139,3 +139,11 @@ def test_a_medication_whose_product_was_not_sent_is_named_on_the_cards(client):
 def test_a_result_stamped_a_few_hours_after_now_still_counts(client):
     skewed = b12_observation(90, "pmol/L", code="14685-2", date="2026-11-01T09:00:00-05:00")  # 14:00 UTC
     assert "b12-untreated" in topics(post(client, patient_view_request(labs=searchset(skewed))))
+
+
+def test_a_b12_result_without_any_date_is_reported_not_dropped(client):
+    undated = deficient_b12()
+    del undated["effectiveDateTime"]
+    cards = post(client, patient_view_request(labs=searchset(undated))).get_json()["cards"]
+    assert [c["source"]["topic"]["code"] for c in cards] == ["b12-untreated"]
+    assert "90" in cards[0]["detail"] and "no date" in cards[0]["summary"]

@@ -157,7 +157,10 @@ def classify_b12(record: PatientRecord, kb: KnowledgeView) -> B12Assessment:
     )
     candidates = [r for r in candidates if r not in before_pregnancy]
 
-    uninterpretable = tuple(r for r in candidates if not r.interpretable)
+    # A result with no date cannot be placed in any window: it is reported as not interpretable rather
+    # than silently left out (a deficient B12 must never end in silence).
+    undated = tuple(r for r in usable_results(record, [B12_TOTAL, B12_ACTIVE]) if r.effective is None)
+    uninterpretable = tuple(r for r in candidates if not r.interpretable) + undated
     invalid: list[InvalidResult] = []
     valid: list[LabResult] = []
     for result in candidates:

@@ -202,20 +202,26 @@ def _uninterpretable(record: PatientRecord, kb: KnowledgeView, b12: B12Assessmen
         )
     )
     actions = () if has_open_order(record, B12_TOTAL) else (ProposedAction("order-lab", B12_TOTAL),)
-    why = short(result.problem or "unit missing")
+    undated = result.effective is None
+    why = "no date" if undated and result.problem is None else short(result.problem or "unit missing")
+    when = f"of {iso_date(result.effective)}" if not undated else f"{result.as_received()}"
+    reason = (
+        "A B12 result was received without any date, so it cannot be placed in the "
+        f"{window_text(kb, 'window.b12-lookback-days')} look-back or judged against treatment; it was not "
+        "classified."
+        if undated and result.problem is None
+        else "A B12 result was received but its unit is missing or not recognised, so it was not "
+        "classified; guessing a unit could turn a deficient result into a normal one."
+    )
     return [
         Finding(
             family=FAMILY,
             trigger="U-UNINT",
             indicator=Indicator.INFO,
-            summary=summary(
-                f"B12 result of {iso_date(result.effective)} could not be interpreted ({why}): "
-                "check with the lab"
-            ),
+            summary=summary(f"B12 result {when} could not be interpreted ({why}): check with the lab"),
             rationale=(
-                "A B12 result was received but its unit is missing or not recognised, so it was not "
-                "classified; guessing a unit could turn a deficient result into a normal one.",
-                "Ask the laboratory for the unit, or repeat the test.",
+                reason,
+                "Ask the laboratory for the missing detail, or repeat the test.",
             ),
             evidence=tuple(evidence),
             thresholds=(applied(kb, "window.b12-lookback-days", "B12 result look-back", "<="),),
