@@ -19,8 +19,13 @@ from .clinical.findings import Finding
 from .clinical.normalize import build_patient_record
 from .clinical.record import PatientRecord
 from .clinical.rules import evaluate_families
-from .errors import InvalidFhirResource
-from .fhir.medication_refs import fetch_medications, missing_medication_ids
+from .errors import InvalidFhirResource, PreconditionFailed
+from .fhir.medication_refs import (
+    available_medication_ids,
+    fetch_medications,
+    missing_medication_ids,
+    referenced_medication_id,
+)
 from .fhir.prefetch import Fetcher, gather_inputs
 from .fhir.relevance import relevant_resources
 from .fhir.validation import check_same_patient, validate_resources
@@ -73,6 +78,21 @@ def draft_order_resources(context: dict[str, Any]) -> list[dict[str, Any]]:
     return resources
 
 
+def unreadable_subject_drafts(
+    drafts: list[dict[str, Any]], context: dict[str, Any], resources: list[dict[str, Any]]
+) -> list[str]:
+    """Draft orders under review (the selections, or all for order-sign) whose product cannot be read."""
+    selections = set(context.get("selections") or ())
+    have = available_medication_ids(resources)
+    out = []
+    for draft in drafts:
+        ref = f"{draft.get('resourceType')}/{draft.get('id')}"
+        mid = referenced_medication_id(draft)
+        if (not selections or ref in selections) and mid is not None and mid not in have:
+            out.append(ref)
+    return out
+
+
 class Engine:
     """Evaluates service requests with the knowledge loaded once at start-up."""
 
@@ -117,6 +137,16 @@ class Engine:
             # Nothing urgent from the partial data: the EHR must learn the data was unobtainable (412),
             # not read an empty card list as "no concern".
             gathered.require_complete()
+        unchecked = unreadable_subject_drafts(drafts, request.context, [*gathered.resources, *medications])
+        if unchecked and not evaluation.findings:
+            # The order being signed names its product only by a Medication we could neither receive nor
+            # read: an empty answer would read as "this order is safe", so say it could not be checked.
+            raise PreconditionFailed(
+                f"draft order(s) {', '.join(unchecked)} name their product by a Medication reference that was "
+                "not sent and could not be read from fhirServer; send the Medication (contained, or "
+                "medicationCodeableConcept) so the order can be checked",
+                ("draftOrders",),
+            )
         evaluation.timings_ms["gather_ms"] = gather_ms
         return evaluation
 

@@ -147,3 +147,20 @@ def test_a_b12_result_without_any_date_is_reported_not_dropped(client):
     cards = post(client, patient_view_request(labs=searchset(undated))).get_json()["cards"]
     assert [c["source"]["topic"]["code"] for c in cards] == ["b12-untreated"]
     assert "90" in cards[0]["detail"] and "no date" in cards[0]["summary"]
+
+
+def test_an_order_whose_product_cannot_be_read_is_a_412_not_silence(client):
+    body = patient_view_request(labs=searchset(b12_observation(300, "pmol/L", code="14685-2")))
+    body["hook"] = "order-sign"
+    body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": [
+        {"resource": {"resourceType": "MedicationRequest", "id": "d1", "status": "draft", "intent": "order",
+                      "subject": SUBJECT, "medicationReference": {"reference": "Medication/not-sent"}}}]}
+    response = post(client, body, "/cds-services/b12-order-sign")
+    assert response.status_code == 412
+    assert "MedicationRequest/d1" in response.get_json()["issue"][0]["diagnostics"]
+    # with the product contained, the same order is checked normally
+    entry = body["context"]["draftOrders"]["entry"][0]["resource"]
+    entry["contained"] = [{"resourceType": "Medication", "id": "m", "code": {"coding": [
+        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "7646"}]}}]  # omeprazole
+    entry["medicationReference"] = {"reference": "#m"}
+    assert post(client, body, "/cds-services/b12-order-sign").status_code == 200

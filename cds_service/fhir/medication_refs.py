@@ -18,20 +18,30 @@ MEDICATION_TYPES = frozenset({"MedicationRequest", "MedicationStatement", "Medic
 MAX_MEDICATION_READS = 20
 
 
+def referenced_medication_id(resource: dict[str, Any]) -> str | None:
+    """The id in medicationReference 'Medication/<id>' (None for codes, contained '#x' or nothing)."""
+    if resource.get("resourceType") not in MEDICATION_TYPES or "medicationCodeableConcept" in resource:
+        return None
+    reference = resource.get("medicationReference")
+    target = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(target, str) or "Medication/" not in target:
+        return None
+    mid = target.rsplit("Medication/", 1)[1].split("/")[0]
+    return mid if mid and len(mid) <= 64 else None
+
+
+def available_medication_ids(resources: Iterable[dict[str, Any]]) -> set[str]:
+    return {r.get("id") for r in resources if r.get("resourceType") == "Medication"}
+
+
 def missing_medication_ids(resources: Iterable[dict[str, Any]]) -> list[str]:
     """Ids of Medication resources referenced but neither sent nor contained."""
     resources = list(resources)
-    have = {r.get("id") for r in resources if r.get("resourceType") == "Medication"}
+    have = available_medication_ids(resources)
     wanted: list[str] = []
     for resource in resources:
-        if resource.get("resourceType") not in MEDICATION_TYPES or "medicationCodeableConcept" in resource:
-            continue
-        reference = resource.get("medicationReference")
-        target = reference.get("reference") if isinstance(reference, dict) else None
-        if not isinstance(target, str) or "Medication/" not in target:
-            continue
-        mid = target.rsplit("Medication/", 1)[1].split("/")[0]
-        if mid and mid not in have and mid not in wanted and len(mid) <= 64:
+        mid = referenced_medication_id(resource)
+        if mid and mid not in have and mid not in wanted:
             wanted.append(mid)
     return wanted[:MAX_MEDICATION_READS]
 
