@@ -1,28 +1,23 @@
 """Prometheus metrics: label hygiene in-process, and real counters scraped from `b12-cds serve`.
 
 The end-to-end test starts the real server with two gunicorn workers (so the multiprocess
-aggregation is exercised), makes known calls (cards, 412, 404, feedback, a FHIR fetch from a stub
+aggregation is exercised), makes known calls (cards, 412, 404, feedback, a fetch from a real FHIR
 server, a fetch from a dead server), then scrapes /metrics and the separate CDS_METRICS_PORT.
 """
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from cds_service import metrics
-from fixtures.build_requests import load_scenarios, request_for_scenario
+from fixtures.build_requests import load_patient, load_scenarios, request_for_scenario
+from tests.sekmet_server import start_sekmet, stop
 from tests.test_preview_browser import _free_port, post_json, start_server, stop_server
 
 PHI_PROBE_ID = "Jane-Doe-1960-05-01"
@@ -77,47 +72,13 @@ def test_label_values_are_bounded() -> None:
 
 # --- the real server -----------------------------------------------------------------------------
 
-class _StubFhir(http.server.BaseHTTPRequestHandler):
-    """Answers each prefetch template from a prepared request's prefetch (by resource type)."""
-
-    prefetch: dict[str, Any] = {}
-    calls: list[str] = []
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server API)
-        path = urlsplit(self.path).path.removeprefix("/fhir/")
-        self.calls.append(path.split("/")[0].split("?")[0])
-        resource_type = path.split("/")[0]
-        key = {"Patient": "patient", "Observation": "labs", "Condition": "conditions",
-               "MedicationRequest": "medicationRequests", "MedicationStatement": "medicationStatements",
-               "Procedure": "procedures", "ServiceRequest": "serviceRequests"}.get(resource_type)
-        body = self.prefetch.get(key) if key else None
-        if body is None:
-            self.send_response(404)
-            self.end_headers()
-            return
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/fhir+json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def stub_fhir() -> Iterator[str]:
-    scenario = next(s for s in load_scenarios() if s["patient"] == "r2-folate-no-b12" and s["hook"] == "patient-view")
-    _StubFhir.prefetch = request_for_scenario(scenario)["prefetch"]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StubFhir)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/fhir"
-    finally:
-        server.shutdown()
-        server.server_close()
+def fhir_server(tmp_path_factory):
+    """A real FHIR server (sekmet-fhir) holding the patient the fetch path reads."""
+    server = start_sekmet(tmp_path_factory.mktemp("sekmet-metrics"))
+    server.load_collection(load_patient("r2-folate-no-b12"))
+    yield server
+    stop(server)
 
 
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -135,14 +96,14 @@ def value(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_counters_after_real_calls_under_gunicorn(tmp_path: Path, stub_fhir: str) -> None:
+def test_counters_after_real_calls_under_gunicorn(tmp_path: Path, fhir_server) -> None:
     dead_port = _free_port()  # nothing listens here
     metrics_port = _free_port()
     multiproc = tmp_path / "prom"
     multiproc.mkdir()
     (multiproc / "counter_999999.db").write_bytes(b"stale samples from an earlier run")
     process, base = start_server(tmp_path, workers=2, extra_env={
-        "CDS_FHIR_SERVER_ALLOWLIST": f"{stub_fhir},http://127.0.0.1:{dead_port}",
+        "CDS_FHIR_SERVER_ALLOWLIST": f"{fhir_server.base_url},http://127.0.0.1:{dead_port}",
         "CDS_FETCH_BUDGET_MS": "2000", "CDS_FETCH_CALL_TIMEOUT_MS": "2000",
         "CDS_METRICS_PORT": str(metrics_port), "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
     })
@@ -164,8 +125,10 @@ def test_counters_after_real_calls_under_gunicorn(tmp_path: Path, stub_fhir: str
         bare = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()),
                 "context": {"userId": "Practitioner/example", "patientId": "r2-folate-no-b12"}}
         assert post_json(f"{base}/cds-services/b12-patient-view", bare)[0] == 412
-        # everything fetched from the stub FHIR server: same card as with prefetch
-        fetched = {**bare, "hookInstance": str(uuid.uuid4()), "fhirServer": stub_fhir}
+        # everything fetched from the real FHIR server: same card as with prefetch
+        fetched = {**bare, "hookInstance": str(uuid.uuid4()), "fhirServer": fhir_server.base_url,
+                   "fhirAuthorization": {"access_token": fhir_server.token, "token_type": "Bearer",
+                                         "expires_in": 300, "scope": "patient/*.read", "subject": "b12"}}
         status, body = post_json(f"{base}/cds-services/b12-patient-view", fetched)
         assert status == 200 and [c["source"]["topic"]["code"] for c in body["cards"]] == ["folate-without-b12"]
         expected_cards[("folate-without-b12", "warning")] += 1
@@ -193,7 +156,7 @@ def test_counters_after_real_calls_under_gunicorn(tmp_path: Path, stub_fhir: str
             assert value(samples, "b12_cds_cards_total", topic=topic, indicator=indicator) == count, (topic, indicator)
         all_cards = sum(v for (name, _), v in samples.items() if name == "b12_cds_cards_total")
         assert all_cards == sum(expected_cards.values())
-        # the stub answered every key once (7 templates): 200s, or 404 for an absent resource
+        # the FHIR server answered every key once (7 templates): 200s, or 404 for an absent resource
         fetch_ok = value(samples, "b12_cds_fhir_fetch_duration_seconds_count", status="200")
         assert fetch_ok + value(samples, "b12_cds_fhir_fetch_duration_seconds_count", status="404") == 7
         failures = {dict(labels)["status"]: v for (name, labels), v in samples.items()
