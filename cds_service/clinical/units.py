@@ -97,6 +97,14 @@ def strength_from_ratio(ratio: Any) -> Strength | None:
     return None
 
 
+def format_mg(mg: float) -> str:
+    """'1 mg', '50 micrograms': a dose as a prescriber writes it (below 1 mg in micrograms)."""
+    if mg < 1:
+        text = f"{mg / _MASS_TO_MG['microgram']:.3f}".rstrip("0").rstrip(".")
+        return f"{text} micrograms"
+    return f"{f'{mg:.3f}'.rstrip('0').rstrip('.')} mg"
+
+
 def number(value: Any) -> float | None:
     """A JSON number (or numeric string) as float; None for bools, blanks and non-numbers."""
     if isinstance(value, bool) or value is None:
