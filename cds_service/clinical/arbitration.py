@@ -4,7 +4,8 @@ The families speak independently; a chart with several findings would otherwise 
 *and* an untreated-deficiency card offering the same hydroxocobalamin order. Arbitration:
 
 1. keeps at most one card about the patient's B12 state, by the families' precedence (urgent >
-   untreated > MMA > testing). The lower cards' unique evidence, tests, thresholds, citations and
+   untreated > MMA > testing: b12-testing never shows beside another B12-state card, D8). The lower
+   cards' unique evidence, tests, thresholds, citations and
    caveats fold into the kept one, its indicator is the highest of them (arbitration never lowers
    the highest indicator), and its trigger names what was folded so a safety officer can trace it.
    A lower card's B12 treatment is not folded when the kept card already treats: regimens are
@@ -23,18 +24,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from .findings import EvidenceItem, Finding, ProposedAction
-from .rules import FAMILIES
+from .rules import B12_STATE_PRECEDENCE
 
 TREATMENT_KINDS = frozenset({"order-medication"})
 
 
 def b12_state_precedence() -> dict[str, int]:
-    """Family -> precedence for the B12-state families, from the registry."""
-    return {
-        name: spec.b12_state_precedence
-        for name, spec in FAMILIES.items()
-        if spec.b12_state_precedence is not None
-    }
+    """Family -> rank (0 answers first) for the B12-state families, from the registry."""
+    return {name: rank for rank, name in enumerate(B12_STATE_PRECEDENCE)}
 
 
 def arbitrate(findings: Sequence[Finding], precedence: Mapping[str, int] | None = None) -> list[Finding]:
