@@ -235,7 +235,10 @@ def test_no_suggestion_label_twice_and_no_oral_with_im_b12(client, request):
     assert not repeated, (
         f"offered twice in one response (4.6 D1): {repeated}\n{describe(cards)}\n{chart_summary(request)}")
     for card in cards:
-        offered = set().union(set(), *(b12_products(s) for s in card.get("suggestions", [])))
+        per_suggestion = [b12_products(s) for s in card.get("suggestions", [])]
+        assert all(len(products) <= 1 for products in per_suggestion), (
+            f"{topic(card)}: one suggestion creates both oral and IM B12 (4.6 D1)\n{chart_summary(request)}")
+        offered = set().union(set(), *per_suggestion)
         if len(offered) > 1:
             assert card.get("selectionBehavior") == "at-most-one", (
                 f"{topic(card)}: oral and IM B12 selectable together (4.6 D1): {labels([card])}\n"
