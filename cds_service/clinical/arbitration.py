@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from .findings import EvidenceItem, Finding, ProposedAction
+from .findings import Finding, ProposedAction
 from .rules import B12_STATE_PRECEDENCE
+from .rules.common import unique_evidence
 
 TREATMENT_KINDS = frozenset({"order-medication"})
 
@@ -77,7 +78,7 @@ def fold(top: Finding, lower: Finding) -> Finding:
         top,
         trigger=f"{top.trigger}+{lower.family}:{lower.trigger}",
         indicator=indicator,
-        evidence=_union_evidence(top.evidence, lower.evidence),
+        evidence=unique_evidence(top.evidence + lower.evidence),
         thresholds=_union(top.thresholds, lower.thresholds),
         citations=_union(top.citations, lower.citations),
         actions=_advice_last(top.actions + tuple(extra)),
@@ -109,18 +110,3 @@ def _advice_last(actions: Iterable[ProposedAction]) -> tuple[ProposedAction, ...
 
 def _union(first: Iterable, second: Iterable) -> tuple:
     return tuple(dict.fromkeys([*first, *second]))
-
-
-def _evidence_key(item: EvidenceItem) -> tuple[str, str, str]:
-    """The same record shown by two families (with different notes) is one row."""
-    return item.kind, item.reference or item.label, item.as_received
-
-
-def _union_evidence(first: Sequence[EvidenceItem], second: Sequence[EvidenceItem]) -> tuple[EvidenceItem, ...]:
-    seen = {_evidence_key(e) for e in first}
-    extra: list[EvidenceItem] = []
-    for item in second:
-        if _evidence_key(item) not in seen:
-            seen.add(_evidence_key(item))
-            extra.append(item)
-    return tuple(first) + tuple(extra)

@@ -37,6 +37,7 @@ from .common import (
     short,
     summary,
     unique,
+    unique_evidence,
 )
 from .cover import cover_evidence
 from .neuro import neuro_thresholds
@@ -115,7 +116,7 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
             indicator=indicator,
             summary=summary(_summary(a, trigger, symptoms, [f.evidence.label for f in risks])),
             rationale=_rationale(trigger, with_metabolites, a.pregnant, "mhra-metformin-2022" in citations),
-            evidence=unique(evidence),
+            evidence=unique_evidence(evidence),
             thresholds=unique(thresholds),
             citations=unique(citations),
             actions=actions,
