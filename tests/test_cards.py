@@ -242,7 +242,7 @@ def test_advice_appears_in_the_detail_not_as_a_suggestion(kb):
     f = finding(family="nitrous-oxide-risk", actions=(ProposedAction("advice", "advice-n2o-alternative"),))
     card = build_cards([f], kb, hook="order-sign", patient_id="p")[0]
     assert "suggestions" not in card and "selectionBehavior" not in card
-    assert "**Advice**" in card["detail"] and "alternative" in card["detail"]
+    assert "Consider an alternative to nitrous oxide" in card["detail"]
 
 
 def test_alternative_regimens_are_pick_one_and_each_carries_the_tests(kb):
@@ -281,14 +281,15 @@ def test_an_unknown_citation_or_orderable_is_a_bug_not_a_silent_gap(kb):
 # --- detail markdown ----------------------------------------------------------------------------------------
 
 
-def test_the_detail_shows_evidence_thresholds_with_status_tags_and_guidelines(kb):
-    detail = build_cards([finding(caveats=("eGFR unknown.",))], kb, hook="patient-view", patient_id="p")[0][
-        "detail"
-    ]
-    assert "| What | As received | Interpreted | Date | Code |" in detail
-    assert "271 pg/mL" in detail and "LOINC 2132-9" in detail and "Observation/1" in detail
-    assert "**Thresholds applied**" in detail and "status S" in detail
-    assert "**Caveats**" in detail and "**Guidelines**" in detail
+def test_the_detail_is_why_then_a_four_column_evidence_table_then_what_to_check(kb):
+    """Card anatomy (conventions.md): thresholds and sources live on the explanation page, not here."""
+    card = build_cards([finding(caveats=("eGFR unknown.",))], kb, hook="patient-view", patient_id="p")[0]
+    detail = card["detail"]
+    assert "| What | As received | Date | Code |" in detail
+    assert "271 pg/mL" in detail and "LOINC 2132-9" in detail
+    assert "Observation/1" not in detail  # references travel in the identity extension instead
+    assert "**Check:** eGFR unknown." in detail
+    assert "Thresholds applied" not in detail and "Guidelines" not in detail and "status S" not in detail
     assert "<" not in detail.replace("\\<", "")  # no raw HTML
 
 
@@ -296,13 +297,14 @@ def test_empty_detail_sections_are_left_out(kb):
     detail = build_cards([finding(thresholds=(), caveats=())], kb, hook="patient-view", patient_id="p")[0][
         "detail"
     ]
-    assert "Thresholds applied" not in detail and "Caveats" not in detail
+    assert "Check" not in detail
 
 
-def test_guidelines_link_only_when_knowledge_has_a_web_url():
+def test_guidelines_are_links_only_when_knowledge_has_a_web_url():
     kb = FakeKnowledge()
-    detail = build_cards([finding()], kb, hook="patient-view", patient_id="p")[0]["detail"]
-    assert f"]({kb.citations['nice-ng239'].url})" in detail
+    card = build_cards([finding()], kb, hook="patient-view", patient_id="p")[0]
+    assert kb.citations["nice-ng239"].url in [link["url"] for link in card["links"]]
+    assert all(link["url"].startswith("http") for link in card["links"])
 
 
 HOSTILE = [
@@ -357,7 +359,7 @@ def test_patient_text_cannot_inject_markdown_links_or_html(kb, text):
         for line in detail.splitlines()
         if line.startswith("| ") and "What" not in line and "---" not in line
     )
-    assert len(re.findall(r"(?<!\\)\|", evidence_row)) == 6  # the table keeps exactly five columns
+    assert len(re.findall(r"(?<!\\)\|", evidence_row)) == 5  # the table keeps exactly four columns
 
 
 def test_escape_breaks_markdown_constructs_but_keeps_values_readable():
@@ -374,7 +376,7 @@ def test_the_detail_reads_as_received_values_verbatim(kb):
         evidence=(EvidenceItem("lab", "Serum vitamin B12", "179 pg/mL", "132.1 pmol/L", "2026-09-15"),)
     )
     detail = build_cards([f], kb, hook="patient-view", patient_id="p")[0]["detail"]
-    assert "| 179 pg/mL | 132.1 pmol/L |" in detail
+    assert "| 179 pg/mL (= 132.1 pmol/L) |" in detail
 
 
 # --- wording data -------------------------------------------------------------------------------------------

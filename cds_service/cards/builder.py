@@ -45,7 +45,7 @@ def build_card(
         "uuid": str(uuid.uuid4()),
         "summary": _clip(finding.summary),
         "indicator": finding.indicator.value,
-        "detail": render_detail(finding, citation_ids, kb.citations, wording.status_tags, advice),
+        "detail": render_detail(finding, advice),
         "source": {
             "label": family.source_label,
             "url": source_citation.url if is_web_url(source_citation.url) else None,
@@ -57,7 +57,7 @@ def build_card(
         card["suggestions"] = suggestions
         card["selectionBehavior"] = _selection_behavior(suggestions)
     card["overrideReasons"] = [c.as_json() for c in family.override_reasons]
-    card["links"] = _links(finding.citations, kb)
+    card["links"] = _links(citation_ids, kb)
     return prune(card)
 
 

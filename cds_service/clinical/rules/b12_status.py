@@ -31,7 +31,6 @@ from .common import (
     active_problems,
     analyte_label,
     band,
-    fmt_result,
     iso_date,
     lab_evidence,
     since,
@@ -232,7 +231,8 @@ def _pick_index(
 
 
 def b12_summary_text(assessment: B12Assessment) -> str:
-    """'B12 150 pmol/L (2026-09-01)' or 'no valid B12 in 12 months' for summaries and rationale."""
+    """'total B12 260 pg/mL (2026-09-01)': the value as the lab sent it, so it matches the results
+    screen the clinician sees (the band was judged on the converted value, shown in the evidence)."""
     if assessment.index is None:
         return {
             "invalid": "B12 drawn on replacement (not interpretable)",
@@ -241,4 +241,4 @@ def b12_summary_text(assessment: B12Assessment) -> str:
         }.get(assessment.status, "no recent valid B12")
     r = assessment.index
     kind = "total B12" if r.analyte == B12_TOTAL else "active B12"
-    return f"{kind} {fmt_result(r)} ({iso_date(r.effective)})"
+    return f"{kind} {r.as_received()} ({iso_date(r.effective)})"
