@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cds_service.clinical.concepts import ALL_CONCEPTS, LAB_ANALYTES, MEDICATION_CLASSES
+from cds_service.clinical.concepts import ALL_CONCEPTS, B12_REPLACEMENT, LAB_ANALYTES, MEDICATION_CLASSES
 
 from .model import (
     CODE_STATUSES,
@@ -21,22 +21,31 @@ from .model import (
     REQUIRED_ORDERABLE_KEYS,
     REQUIRED_THRESHOLD_KEYS,
     THRESHOLD_STATUSES,
+    BrandName,
     Citation,
     CodedEntry,
     Knowledge,
     KnowledgeError,
+    NameExclusion,
     Orderable,
     ProductInfo,
     SiteAlias,
+    Strength,
     Threshold,
     UnitTable,
     code_key,
 )
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 EXT = "https://b12-neuro-cds.example.org/StructureDefinition/"
 ORDERABLE_KINDS = frozenset({"lab", "medication", "referral"})
 ROUTES = frozenset({"parenteral", "oral"})
+PRODUCT_FILE = "rxnorm_products.json"
+PRODUCT_ROUTES = frozenset({"oral", "parenteral", "nasal", "unknown"})
+PRODUCT_TTYS = frozenset({"SCD", "SBD", "GPCK", "BPCK"})
+CODE_TTYS = PRODUCT_TTYS | {"IN", "BN"}
+PRODUCT_VALUESET = "rxnorm-products"
 
 
 def load_knowledge(
@@ -57,17 +66,31 @@ def load_knowledge(
     thresholds = _load_thresholds(root, citations, known_units)
     _apply_overrides(thresholds, threshold_overrides)
     entries, products = _load_valuesets(root)
+    table_entries, table, brands = _load_product_table(root)
+    for info in table:
+        key = (RXNORM, code_key(RXNORM, info.code))
+        if info.tty not in PRODUCT_TTYS:
+            continue  # an ingredient (IN) or brand concept (BN): a code, but no strength or dose form
+        if key in products:
+            raise KnowledgeError(f"{PRODUCT_FILE}: product {info.code} is also a product in valuesets/ "
+                                 "(each product has one source of truth)")
+        if info.active:
+            products[key] = info
     qualitative_codes, qualitative_texts = _load_qualitative(root)
+    synonyms, exclusions = _load_synonyms(root)
     return Knowledge(
-        entries=entries,
+        entries=entries + table_entries,
         products=products,
+        product_table=table,
+        brands=brands,
+        exclusions=exclusions,
         lab_analytes=LAB_ANALYTES,
         units=units,
         thresholds=thresholds,
         citations=citations,
         orderables=_load_orderables(root, citations),
         aliases=_load_aliases(root),
-        synonyms=_load_synonyms(root),
+        synonyms=synonyms,
         qualitative_codes=qualitative_codes,
         qualitative_texts=qualitative_texts,
         route_keywords=_load_routes(root),
@@ -187,7 +210,7 @@ def _parse_concept(
             raise KnowledgeError(f"{file}: {where}: kb-strength-per {per!r} not 'unit' or 'mL'")
         mg = _number(strength, file, f"{where} kb-strength-mg") if strength is not None else None
         if active:
-            product = ProductInfo(code, display, mg, per, form)
+            product = ProductInfo(code, display, mg, per, form, frozenset(concepts), status=status, sources=(source,))
     return entries, product
 
 
@@ -334,10 +357,11 @@ def _load_aliases(root: Path) -> list[SiteAlias]:
     return out
 
 
-def _load_synonyms(root: Path) -> dict[str, frozenset[str]]:
+def _load_synonyms(root: Path) -> tuple[dict[str, frozenset[str]], tuple[NameExclusion, ...]]:
     file = "medication_text.json"
+    data = _read(root, file)
     out: dict[str, set[str]] = {}
-    for i, item in enumerate(_list(_read(root, file), "synonyms", file)):
+    for i, item in enumerate(_list(data, "synonyms", file)):
         where = f"synonyms[{i}]"
         concepts = _field(item, "concepts", list, file, where)
         for cid in concepts:
@@ -347,7 +371,132 @@ def _load_synonyms(root: Path) -> dict[str, frozenset[str]]:
             if not isinstance(term, str) or not term.strip():
                 raise KnowledgeError(f"{file}: {where}.terms: empty term")
             out.setdefault(" ".join(term.lower().split()), set()).update(concepts)
-    return {t: frozenset(c) for t, c in out.items()}
+    exclusions: list[NameExclusion] = []
+    for i, item in enumerate(data.get("exclusions") or []):
+        where = f"exclusions[{i}]"
+        excludes = _concept_list(item, "excludes", file, where)
+        terms = _strings(item, "terms", file, where)
+        ingredients = _strings(item, "ingredient_terms", file, where)
+        min_mg = item.get("min_mg") if isinstance(item, dict) else None
+        if ingredients and min_mg is None:
+            raise KnowledgeError(f"{file}: {where}: ingredient_terms need min_mg")
+        if not terms and not ingredients:
+            raise KnowledgeError(f"{file}: {where}: neither terms nor ingredient_terms")
+        exclusions.append(NameExclusion(
+            excludes, terms, ingredients, _number(min_mg, file, f"{where}.min_mg") if min_mg is not None else None,
+            _field(item, "source", str, file, where),
+        ))
+    return {t: frozenset(c) for t, c in out.items()}, tuple(exclusions)
+
+
+def _strings(item: Any, key: str, file: str, where: str) -> tuple[str, ...]:
+    values = item.get(key) if isinstance(item, dict) else None
+    if values is None:
+        return ()
+    if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+        raise KnowledgeError(f"{file}: {where}.{key}: expected a list of non-empty strings")
+    return tuple(" ".join(v.split()) for v in values)
+
+
+def _concept_list(item: Any, key: str, file: str, where: str, *, allow_empty: bool = False) -> frozenset[str]:
+    values = _strings(item, key, file, where)
+    if not values and not allow_empty:
+        raise KnowledgeError(f"{file}: {where}.{key}: missing or empty")
+    for cid in values:
+        if cid not in MEDICATION_CLASSES:
+            raise KnowledgeError(f"{file}: {where}.{key}: {cid!r} is not a medication class")
+    return frozenset(values)
+
+
+# --- the shared RxNorm product table (generated by scripts/import_rxnorm.py) -----------------------
+def _load_product_table(root: Path) -> tuple[list[CodedEntry], tuple[ProductInfo, ...], tuple[BrandName, ...]]:
+    """Product codes with class, route, strength and provenance; brands for the name matcher.
+
+    Each code becomes one value-set entry per class (valueset 'rxnorm-products'), active only for
+    status V, so code lookups treat them like any other entry; product codes (SCD/SBD/GPCK/BPCK)
+    also give a ProductInfo for the dose logic (clinical-reference 4.6 D3). The returned table holds
+    every row (IN and BN too, inactive candidates included) for `b12-cds knowledge`.
+    """
+    file = PRODUCT_FILE
+    data = _read(root, file)
+    system = _field(data, "system", str, file, "root")
+    if system != RXNORM:
+        raise KnowledgeError(f"{file}: system {system!r}: expected {RXNORM!r}")
+    entries: list[CodedEntry] = []
+    table: list[ProductInfo] = []
+    seen: set[str] = set()
+    for i, item in enumerate(_list(data, "products", file)):
+        code = _field(item, "code", str, file, f"products[{i}]")
+        where = f"products[{i}] (code {code!r})"
+        if code in seen:
+            raise KnowledgeError(f"{file}: {where}: duplicate code")
+        seen.add(code)
+        tty = _field(item, "tty", str, file, where)
+        if tty not in CODE_TTYS:
+            raise KnowledgeError(f"{file}: {where}.tty: {tty!r} not one of {sorted(CODE_TTYS)}")
+        name = _field(item, "name", str, file, where)
+        classes = _concept_list(item, "classes", file, where)
+        status = _field(item, "status", str, file, where)
+        if status not in CODE_STATUSES:
+            raise KnowledgeError(f"{file}: {where}.status: {status!r} not one of V/S/U")
+        active = item.get("active")
+        if not isinstance(active, bool):
+            raise KnowledgeError(f"{file}: {where}.active must be true or false")
+        if active and status != "V":
+            raise KnowledgeError(f"{file}: {where}: status {status} entry marked active (only V ships active)")
+        sources = _strings(item, "sources", file, where)
+        if not sources:
+            raise KnowledgeError(f"{file}: {where}.sources: missing (every code keeps its source)")
+        route = _field(item, "route", str, file, where)
+        if route not in PRODUCT_ROUTES:
+            raise KnowledgeError(f"{file}: {where}.route: {route!r} not one of {sorted(PRODUCT_ROUTES)}")
+        source = "; ".join(sources)
+        entries.extend(CodedEntry(PRODUCT_VALUESET, system, code, name, cid, status, source, active)
+                       for cid in sorted(classes))
+        strengths = tuple(_strength(s, classes, file, f"{where}.strengths[{j}]")
+                          for j, s in enumerate(item.get("strengths") or []))
+        primary = _primary_strength(strengths)
+        table.append(ProductInfo(
+            code, name, primary.mg if primary else None, primary.per if primary else "unit",
+            _field(item, "dose_form", str, file, where, optional=True), classes, route, strengths, tty,
+            _field(item, "brand", str, file, where, optional=True), status, active, sources,
+        ))
+    brands = tuple(_brand(b, file, f"brands[{i}]") for i, b in enumerate(_list(data, "brands", file)))
+    return entries, tuple(table), brands
+
+
+def _strength(item: Any, classes: frozenset[str], file: str, where: str) -> Strength:
+    concept = _field(item, "concept", str, file, where)
+    if concept not in classes:
+        raise KnowledgeError(f"{file}: {where}.concept: {concept!r} is not one of the product's classes")
+    mg = _number(item.get("mg") if isinstance(item, dict) else None, file, f"{where}.mg")
+    if mg <= 0:
+        raise KnowledgeError(f"{file}: {where}.mg: must be positive")
+    per = _field(item, "per", str, file, where)
+    if per not in ("unit", "mL"):
+        raise KnowledgeError(f"{file}: {where}.per: {per!r} not 'unit' or 'mL'")
+    return Strength(concept, _field(item, "ingredient", str, file, where), mg, per)  # type: ignore[arg-type]
+
+
+def _primary_strength(strengths: tuple[Strength, ...]) -> Strength | None:
+    """B12's strength when the product has B12 (it decides replacement strength, D3), else its only one."""
+    b12 = next((s for s in strengths if s.concept == B12_REPLACEMENT), None)
+    if b12 is not None:
+        return b12
+    return strengths[0] if len(strengths) == 1 else None
+
+
+def _brand(item: Any, file: str, where: str) -> BrandName:
+    brand = _field(item, "brand", str, file, where)
+    where = f"{where} ({brand})"
+    terms = _strings(item, "terms", file, where)
+    if not terms:
+        raise KnowledgeError(f"{file}: {where}.terms: missing")
+    classes = _concept_list(item, "classes", file, where, allow_empty=True)
+    excludes = _concept_list(item, "excludes", file, where, allow_empty=True)
+    if not classes and not excludes:
+        raise KnowledgeError(f"{file}: {where}: a brand needs classes or excludes")
+    return BrandName(brand, terms, classes, excludes, _field(item, "source", str, file, where))
 
 
 def _load_qualitative(root: Path) -> tuple[dict[tuple[str, str], bool], dict[str, bool]]:
