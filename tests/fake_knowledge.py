@@ -229,6 +229,15 @@ _ORDERABLES = [
         "Urgent (same-day) neurology review for suspected B12-related myelopathy",
         status="U",
     ),
+    FakeOrderable(
+        "neurology-urgent-neuropathy",
+        "referral",
+        None,
+        None,
+        "Urgent neurology review",
+        "Urgent neurology review for suspected B12-related neuropathy after nitrous oxide",
+        status="U",
+    ),
 ]
 
 
@@ -468,3 +477,14 @@ def action_keys(finding: Any) -> list[str]:
 
 def evidence_text(finding: Any) -> str:
     return " | ".join(f"{e.label} {e.as_received} {e.converted} {e.note}" for e in finding.evidence)
+
+
+def assessed(rec: PatientRecord, kb: Any, hook: str | None = None) -> Any:
+    """The request's Assessment for a hand-built record; the hook, unless given, is the one such a
+    record comes from (selections: order-select; draft orders: order-sign; else patient-view)."""
+    from cds_service.clinical.assessment import assess
+
+    if hook is None:
+        drafts = any(m.is_draft for m in rec.medications) or any(o.is_draft for o in rec.orders)
+        hook = "order-select" if rec.subject_refs else ("order-sign" if drafts else "patient-view")
+    return assess(rec, kb, hook)

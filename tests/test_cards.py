@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from fake_knowledge import FakeKnowledge, b12, knowledge, med, mma, problem, record, unreadable_b12
+from fake_knowledge import FakeKnowledge, assessed, b12, knowledge, med, mma, problem, record, unreadable_b12
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
@@ -51,7 +51,7 @@ SCENARIOS = [
 def all_cards(kb: Any, hook: str = "patient-view") -> list[dict[str, Any]]:
     cards = []
     for rec in SCENARIOS:
-        cards.extend(build_cards(evaluate_families(rec, kb, FAMILIES), kb, hook=hook, patient_id="pat-1"))
+        cards.extend(build_cards(evaluate_families(assessed(rec, kb), kb, FAMILIES), kb, hook=hook, patient_id="pat-1"))
     assert len(cards) >= 10
     return cards
 

@@ -142,15 +142,35 @@ def _suggestions(
                     recommended=index == 0,
                 )
             )
-    for index, action in enumerate(meds):
-        orderable = _orderable(kb, action.key)
-        out.append(
-            _suggestion(
-                labels["order-medication"].format(text=orderable.text or orderable.display),
-                [_create(orderable, wording, patient_id)],
-                recommended=index == 0,
-            )
+    if len(meds) > 1:
+        # Alternative regimens (IM or oral B12) exclude each other (4.6 D1): the card becomes
+        # "pick at most one", so each alternative carries the card's other orders with it, and one
+        # more alternative orders those without a prescription.
+        shared = [action for suggestion in out for action in suggestion["actions"]]
+        shared_texts = ", ".join(
+            o.text or o.display for o in [*(_orderable(kb, a.key) for a in referrals), *lab_orderables]
         )
+        alternatives = []
+        for action in meds:
+            orderable = _orderable(kb, action.key)
+            label = labels["order-medication"].format(text=orderable.text or orderable.display)
+            if shared:
+                label += labels["with-orders"].format(texts=shared_texts)
+            alternatives.append(_suggestion(label, [*shared, _create(orderable, wording, patient_id)],
+                                            recommended=False))
+        if shared:
+            alternatives.append(_suggestion(labels["orders-only"], shared, recommended=False))
+        out = alternatives
+    else:
+        for action in meds:
+            orderable = _orderable(kb, action.key)
+            out.append(
+                _suggestion(
+                    labels["order-medication"].format(text=orderable.text or orderable.display),
+                    [_create(orderable, wording, patient_id)],
+                    recommended=not out,
+                )
+            )
     if hook in ORDER_HOOKS:
         for action in replacements:
             orderable = _orderable(kb, action.key)
@@ -180,11 +200,13 @@ def _suggestion(label: str, actions: list[dict[str, Any]], *, recommended: bool)
 
 
 def _selection_behavior(suggestions: list[dict[str, Any]]) -> str:
-    """Alternative prescriptions only (IM or oral B12): pick one; anything else: any combination."""
-    kinds = {a["resource"]["resourceType"] for s in suggestions for a in s["actions"] if "resource" in a}
-    if len(suggestions) > 1 and kinds == {"MedicationRequest"}:
-        return "at-most-one"
-    return "any"
+    """Two or more prescriptions on one card are alternative regimens: pick at most one."""
+    prescriptions = [
+        s for s in suggestions
+        if any(a.get("resource", {}).get("resourceType") == "MedicationRequest" and a.get("type") == "create"
+               for a in s["actions"])
+    ]
+    return "at-most-one" if len(prescriptions) > 1 else "any"
 
 
 def _links(citation_ids: Iterable[str], kb: Any) -> list[dict[str, str]]:

@@ -10,7 +10,8 @@ CKS; Lindenbaum 1988: neurological deficiency without anaemia). Clinical-referen
 - Cover: B12 replacement active or within window.cover-recent-days, or a B12 product in the draft
   orders.
 - Exclusions: folic acid <= dose.folate-prophylaxis-max-mg/day in pregnancy without neuro symptoms
-  (public-health prophylaxis; a design choice, configurable through the threshold); levomefolate in a
+  (public-health prophylaxis; a design choice, configurable through the threshold), judged on the
+  strength per unit when the frequency is not recorded (4.6 D3); levomefolate in a
   hormonal contraceptive; leucovorin rescue. "Planning pregnancy" has no concept yet and is not used.
 - Indicator: critical with neuro symptoms or a deficient B12 (R3 Trigger D fires alongside); info
   when methotrexate is co-prescribed (folate for methotrexate toxicity) and no neuro symptoms;
@@ -18,6 +19,8 @@ CKS; Lindenbaum 1988: neurological deficiency without anaemia). Clinical-referen
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from ..concepts import B12_ACTIVE, B12_TOTAL, FOLIC_ACID, METHOTREXATE, MMA, PREGNANCY
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
@@ -34,8 +37,8 @@ from .common import (
     summary,
     unique,
 )
-from .folate_context import FolateContext, folate_context
-from .neuro import NeuroPicture, assess_neuro
+from .folate_context import FolateContext
+from .neuro import NeuroPicture
 from .orderables import (
     ADVICE_DRAW_BEFORE_TREATMENT,
     CYANOCOBALAMIN_ORAL,
@@ -43,23 +46,33 @@ from .orderables import (
     HYDROXOCOBALAMIN_IM_NEURO,
 )
 
+if TYPE_CHECKING:
+    from ..assessment import Assessment
+
 FAMILY = "folate-without-b12"
 
 
 def _prophylactic(med: MedicationExposure, kb: KnowledgeView) -> bool:
-    """Folic acid at a known dose within the pregnancy prophylaxis range."""
+    """Folic acid within the pregnancy prophylaxis range: a known daily dose, or with no frequency
+    recorded a strength per unit (tablet) within it (4.6 D3: "folic acid 0.4 MG Oral Tablet")."""
+    limit = kb.value("dose.folate-prophylaxis-max-mg")
+    if FOLIC_ACID not in med.classes:
+        return False
+    if med.daily_dose_mg is not None:
+        return med.daily_dose_mg <= limit
     return (
-        FOLIC_ACID in med.classes
-        and med.daily_dose_mg is not None
-        and med.daily_dose_mg <= kb.value("dose.folate-prophylaxis-max-mg")
+        not med.frequency_known
+        and med.strength_per == "unit"
+        and med.unit_strength_mg is not None
+        and med.unit_strength_mg <= limit
     )
 
 
-def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
-    ctx = folate_context(record, kb)
+def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
+    record, ctx = a.record, a.folate
     if not ctx.applies:
         return []
-    neuro = assess_neuro(record, kb)
+    neuro = a.neuro
     pregnancies = active_problems(record, [PREGNANCY])
     prophylactic: list[MedicationExposure] = []
     subjects = list(ctx.subjects)
@@ -86,7 +99,7 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
         medication_evidence(m, "draft order being placed" if m.is_draft else "active folate therapy")
         for m in subjects
     ]
-    evidence.append(ctx.cover_evidence(kb))
+    evidence.extend(ctx.cover_evidence(kb))
     evidence.extend(ctx.b12_evidence(kb))
     evidence.extend(neuro.evidence())
     evidence.extend(medication_evidence(m, "methotrexate co-prescribed") for m in methotrexate)
