@@ -378,6 +378,9 @@ def med(
     matched_by: str = "code",
     text: str | None = None,
     ref: str | None = None,
+    unit_strength_mg: float | None = None,
+    strength_per: str | None = None,
+    frequency_known: bool = False,
 ) -> MedicationExposure:
     cls = frozenset({classes} if isinstance(classes, str) else classes)
     name = text or " + ".join(sorted(cls))
@@ -395,6 +398,10 @@ def med(
         route=route,  # type: ignore[arg-type]
         daily_dose_mg=dose_mg,
         is_draft=draft,
+        unit_strength_mg=unit_strength_mg,
+        strength_per=(strength_per or ("unit" if unit_strength_mg is not None else None)),  # type: ignore[arg-type]
+        strength_source="product name" if unit_strength_mg is not None else None,
+        frequency_known=frequency_known or dose_mg is not None,
     )
 
 

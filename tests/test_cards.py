@@ -245,17 +245,20 @@ def test_advice_appears_in_the_detail_not_as_a_suggestion(kb):
     assert "**Advice**" in card["detail"] and "alternative" in card["detail"]
 
 
-def test_replacing_a_draft_is_only_offered_in_order_hooks(kb):
-    f = finding(actions=(ProposedAction("replace-draft", "mma", target_ref="ServiceRequest/draft-9"),))
-    assert "suggestions" not in build_cards([f], kb, hook="patient-view", patient_id="p")[0]
-    card = build_cards([f], kb, hook="order-select", patient_id="p")[0]
-    actions = card["suggestions"][0]["actions"]
-    assert actions[0] == {
-        "type": "delete",
-        "description": actions[0]["description"],
-        "resourceId": "ServiceRequest/draft-9",
-    }
-    assert actions[1]["type"] == "create"
+def test_alternative_regimens_are_pick_one_and_each_carries_the_tests(kb):
+    """4.6 D1: oral and IM B12 are never selectable together; choosing one still orders the tests."""
+    f = finding(actions=(
+        ProposedAction("order-lab", "mma"),
+        ProposedAction("order-medication", "hydroxocobalamin-im"),
+        ProposedAction("order-medication", "cyanocobalamin-oral"),
+    ))
+    card = build_cards([f], kb, hook="patient-view", patient_id="p")[0]
+    assert card["selectionBehavior"] == "at-most-one"
+    kinds = [[a["resource"]["resourceType"] for a in s["actions"]] for s in card["suggestions"]]
+    assert kinds == [["ServiceRequest", "MedicationRequest"], ["ServiceRequest", "MedicationRequest"],
+                     ["ServiceRequest"]]
+    assert [s.get("isRecommended", False) for s in card["suggestions"]] == [True, False, False]
+    assert all(a["type"] == "create" for s in card["suggestions"] for a in s["actions"])
 
 
 def test_a_patient_id_is_required_to_build_suggestions(kb):

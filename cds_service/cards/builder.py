@@ -18,7 +18,6 @@ from .resources import resource_for
 from .wording import FamilyWording, Wording, load_wording
 
 SUMMARY_MAX = 139
-ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 
 
 class CardBuildError(ValueError):
@@ -53,7 +52,7 @@ def build_card(
             "topic": {"system": wording.topic_system, "code": family.code, "display": family.display},
         },
     }
-    suggestions = _suggestions(finding, kb, family, wording, hook=hook, patient_id=patient_id)
+    suggestions = _suggestions(finding, kb, family, wording, patient_id=patient_id)
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = _selection_behavior(suggestions)
@@ -105,13 +104,12 @@ def _create(orderable: Any, wording: Wording, patient_id: str) -> dict[str, Any]
 
 
 def _suggestions(
-    finding: Finding, kb: Any, family: FamilyWording, wording: Wording, *, hook: str, patient_id: str
+    finding: Finding, kb: Any, family: FamilyWording, wording: Wording, *, patient_id: str
 ) -> list[dict[str, Any]]:
     labels = wording.action_labels
     referrals = [a for a in finding.actions if a.kind == "referral"]
     labs = [a for a in finding.actions if a.kind == "order-lab"]
     meds = [a for a in finding.actions if a.kind == "order-medication"]
-    replacements = [a for a in finding.actions if a.kind == "replace-draft" and a.target_ref]
 
     out: list[dict[str, Any]] = []
     for action in referrals:
@@ -169,21 +167,6 @@ def _suggestions(
                     labels["order-medication"].format(text=orderable.text or orderable.display),
                     [_create(orderable, wording, patient_id)],
                     recommended=not out,
-                )
-            )
-    if hook in ORDER_HOOKS:
-        for action in replacements:
-            orderable = _orderable(kb, action.key)
-            delete = {
-                "type": "delete",
-                "description": wording.action_descriptions["delete-draft"].format(ref=action.target_ref),
-                "resourceId": action.target_ref,
-            }
-            out.append(
-                _suggestion(
-                    labels["replace-draft"].format(text=orderable.text or orderable.display),
-                    [delete, _create(orderable, wording, patient_id)],
-                    recommended=False,
                 )
             )
     if _selection_behavior(out) == "at-most-one":

@@ -25,7 +25,7 @@ from dataclasses import replace
 from .findings import EvidenceItem, Finding, ProposedAction
 from .rules import FAMILIES
 
-TREATMENT_KINDS = frozenset({"order-medication", "replace-draft"})
+TREATMENT_KINDS = frozenset({"order-medication"})
 
 
 def b12_state_precedence() -> dict[str, int]:
@@ -47,10 +47,10 @@ def arbitrate(findings: Sequence[Finding], precedence: Mapping[str, int] | None 
         top = state[0]
         for lower in state[1:]:
             top = fold(top, lower)
-        kept.append(top)
+        kept.append(_without_repeats(top))
     offered = {_action_key(a) for f in kept for a in f.actions}
     treats = any(a.kind in TREATMENT_KINDS for f in kept for a in f.actions)
-    for drug in drugs:
+    for drug in map(_without_repeats, drugs):
         actions, moved = [], []
         for action in drug.actions:
             if _action_key(action) in offered or (action.kind in TREATMENT_KINDS and treats):
@@ -89,10 +89,20 @@ def fold(top: Finding, lower: Finding) -> Finding:
     )
 
 
+def _without_repeats(finding: Finding) -> Finding:
+    """One card never offers the same orderable twice."""
+    seen: set[tuple[str, str]] = set()
+    actions = []
+    for action in finding.actions:
+        if _action_key(action) not in seen:
+            seen.add(_action_key(action))
+            actions.append(action)
+    return finding if len(actions) == len(finding.actions) else replace(finding, actions=tuple(actions))
+
+
 def _action_key(action: ProposedAction) -> tuple[str, str]:
-    """Two actions are the same when they order the same thing (a replace-draft creates its key)."""
-    kind = "order-medication" if action.kind == "replace-draft" else action.kind
-    return kind, action.key
+    """Two actions are the same when they order the same thing."""
+    return action.kind, action.key
 
 
 def _advice_last(actions: Iterable[ProposedAction]) -> tuple[ProposedAction, ...]:

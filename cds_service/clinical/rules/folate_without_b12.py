@@ -157,6 +157,10 @@ def _rationale(ctx: FolateContext, neuro: NeuroPicture, methotrexate: bool) -> t
         lines.append("Methotrexate is co-prescribed, so the folate is probably for methotrexate toxicity.")
     if ctx.b12.index is None:
         lines.append("Draw B12 (and folate) before the first B12 dose, but do not wait for the result.")
+    if ctx.on_drafts and ctx.b12.status == "deficient":
+        # Never a delete suggestion (a client may apply it half way): the clinician decides on the draft.
+        lines.append("B12 is deficient: if the folic acid was meant for this anaemia, cancel the draft and "
+                     "treat with B12 instead.")
     return tuple(lines)
 
 
@@ -176,13 +180,6 @@ def _actions(
         actions.append(ProposedAction("order-medication", HYDROXOCOBALAMIN_IM))
         if not ctx.n2o:
             actions.append(ProposedAction("order-medication", CYANOCOBALAMIN_ORAL))
-    if ctx.on_drafts and ctx.b12.status == "deficient":
-        # B12 is known to be deficient: offer (never recommend) swapping each draft folate order for B12
-        # itself. The draft is deleted only if the clinician accepts this suggestion (resourceId of the
-        # draft, as the spec allows for order-select/order-sign).
-        replacement = HYDROXOCOBALAMIN_IM_NEURO if neuro.any else HYDROXOCOBALAMIN_IM
-        actions.extend(ProposedAction("replace-draft", replacement, target_ref=m.source_ref)
-                       for m in ctx.subjects)
     if any(a.kind == "order-lab" for a in actions):
         actions.append(ProposedAction("advice", ADVICE_DRAW_BEFORE_TREATMENT))
     return tuple(a for a in actions if a.kind == "advice" or a.key in kb.orderables)

@@ -75,6 +75,9 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
     evidence.extend(
         medication_evidence(m, "B12 replacement (does not prevent inactivation)") for m in cover.all
     )
+    evidence.extend(
+        medication_evidence(p.med, f"not counted as cover: {p.reading}") for p in cover.uncounted
+    )
 
     thresholds = list(b12.thresholds)
     thresholds.append(applied(kb, "window.b12-lookback-days", "B12 result look-back", "<="))
