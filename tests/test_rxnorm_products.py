@@ -353,3 +353,12 @@ def test_a_product_defined_twice_is_an_error(kb_copy):
     _edit_products(kb_copy, add_copy)
     with pytest.raises(KnowledgeError, match="104099"):
         load_knowledge(kb_copy)
+
+
+def test_a_brand_in_brackets_is_not_read_as_an_ingredient_of_the_name(kb):
+    """'[Slow Fe with Folic Acid]' once split the name at 'with' and hid the folic acid strength (D3)."""
+    name = "ferrous sulfate 160 MG / Folic Acid 0.4 MG Extended Release Tablet [Slow Fe with Folic Acid]"
+    (by_name,) = record(kb, med(text=name)).medications
+    (by_code,) = record(kb, med(codings=[(RX, "212973", None)])).medications
+    assert (by_name.unit_strength_mg, by_name.strength_source) == (0.4, "product name")
+    assert (by_code.unit_strength_mg, by_code.strength_source) == (0.4, "product table")

@@ -452,6 +452,7 @@ def _medication(res: dict, kb: Knowledge, index: dict[str, dict], *, is_draft: b
 # the pregnancy prophylaxis exclusion; a combination product is judged by its B12 content.
 DOSE_CLASSES = (B12_REPLACEMENT, FOLIC_ACID)
 _NAME_PARTS = re.compile(r"\s+/\s+|\s+\+\s+|\s+with\s+", re.IGNORECASE)
+_RXNORM_BRAND = re.compile(r"\s*\[[^\]]*\]\s*$")  # "... Tablet [Slow Fe with Folic Acid]": not an ingredient part
 
 
 def _dose_class(classes: frozenset[str]) -> str | None:
@@ -491,7 +492,7 @@ def _name_strength(kb: Knowledge, name: str | None, wanted: str | None) -> dose.
     """The strength a product name states for the dose-deciding ingredient ("... / cyanocobalamin 1 mg / ...")."""
     if not name:
         return None
-    parts = _NAME_PARTS.split(name)
+    parts = _NAME_PARTS.split(_RXNORM_BRAND.sub("", name))
     if len(parts) == 1:
         return dose.strength_from_name(name)
     if wanted is None:
