@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
@@ -30,6 +31,7 @@ from hypothesis import strategies as st
 from scenario_support import EVALUATION_TIME, FIXTURES, card_multiset, describe_cards, service_url
 
 from cds_service.clinical.normalize import build_patient_record
+from cds_service.clinical.record import MedicationExposure
 from cds_service.knowledge import ProductInfo, load_knowledge
 from fixtures.build_requests import build_request
 
@@ -37,6 +39,7 @@ RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
 HOOK = "patient-view"
 MASS_UNITS = frozenset({"mg", "ug", "mcg", "g", "microgram", "micrograms", "milligram", "milligrams"})
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
+DOSE_CLASSES = frozenset({"b12-replacement", "folic-acid"})  # the classes whose dose decides an answer (D3)
 KB = load_knowledge()
 AS_OF = datetime.fromisoformat(EVALUATION_TIME.replace("Z", "+00:00"))
 
@@ -67,9 +70,9 @@ def ingredient_codes() -> dict[str, tuple[str, str]]:
     return out
 
 
-def classes_of(resource: dict[str, Any]) -> frozenset[str]:
+def exposure_of(resource: dict[str, Any]) -> MedicationExposure | None:
     record = build_patient_record([resource], KB, patient_id="p", as_of=AS_OF)
-    return record.medications[0].classes if record.medications else frozenset()
+    return record.medications[0] if record.medications else None
 
 
 def mass_dosed(resource: dict[str, Any]) -> bool:
@@ -84,21 +87,43 @@ def mass_dosed(resource: dict[str, Any]) -> bool:
     return False
 
 
-def products_for(classes: frozenset[str], dose_in_mass: bool) -> list[ProductInfo]:
-    """Active products of exactly these classes; without a mass dose, only those whose strength is inert."""
-    minimum = KB.value("dose.oral-b12-replacement-min-mg")
-    out = []
-    for product in KB.product_table():
-        if not product.active or product.tty in ("IN", "BN") or product.classes != classes:
-            continue
-        if not dose_in_mass:
-            b12 = product.strength_for("b12-replacement")
-            if "b12-replacement" in classes and (b12 is None or b12.mg >= minimum or product.route != "oral"):
-                continue
-            if "folic-acid" in classes and "b12-replacement" not in classes:
-                continue  # folic acid strength decides the pregnancy prophylaxis exclusion
-        out.append(product)
-    return out
+@dataclass(frozen=True)
+class Target:
+    """One fixture medication to rewrite: its classes, the products it may become, the text to keep.
+
+    When the dose decides an answer (B12, folic acid) and the record gives no mass dose, the unit
+    strength is information: products must have the record's strength (and route), and the
+    ingredient form keeps the record's text, which is where that strength was read (D3). With an
+    unknown strength no product can stand in for it, and only the ingredient form is used.
+    """
+
+    index: int
+    classes: frozenset[str]
+    products: tuple[ProductInfo, ...]
+    keep_text: str | None
+
+
+def target_for(index: int, resource: dict[str, Any]) -> Target | None:
+    exposure = exposure_of(resource)
+    if exposure is None:
+        return None
+    classes = exposure.classes
+    candidates = [p for p in KB.product_table() if p.active and p.tty not in ("IN", "BN") and p.classes == classes]
+    dose_decides = bool(classes & DOSE_CLASSES) and not mass_dosed(resource)
+    keep_text = None
+    if "b12-replacement" in classes:  # parenteral B12 counts at any dose: the route must not change
+        candidates = [p for p in candidates
+                      if p.route == exposure.route or (exposure.route == "unknown" and p.route != "parenteral")]
+    if dose_decides:
+        if exposure.unit_strength_mg is None:
+            candidates = []
+        else:
+            candidates = [p for p in candidates if p.strength_mg == pytest.approx(exposure.unit_strength_mg)
+                          and p.strength_per == exposure.strength_per]
+            keep_text = resource["medicationCodeableConcept"].get("text")
+    if not candidates and not all(c in ingredient_codes() for c in classes):
+        return None
+    return Target(index, classes, tuple(candidates), keep_text)
 
 
 def brand_text(product: ProductInfo) -> str | None:
@@ -113,39 +138,47 @@ def brand_text(product: ProductInfo) -> str | None:
 
 
 @lru_cache(maxsize=1)
-def rewritable() -> dict[str, list[tuple[int, frozenset[str], bool]]]:
-    """fixture slug -> [(entry index, classes, dosed in mass units)] for medications with products."""
-    out: dict[str, list[tuple[int, frozenset[str], bool]]] = {}
+def rewritable() -> dict[str, tuple[Target, ...]]:
+    """fixture slug -> the medications (coded concepts of one of our classes) that can be rewritten."""
+    out: dict[str, tuple[Target, ...]] = {}
     for path in sorted((FIXTURES / "patients").glob("*.json")):
         bundle = json.loads(path.read_text(encoding="utf-8"))
+        targets = []
         for i, entry in enumerate(bundle["entry"]):
             resource = entry["resource"]
-            if resource["resourceType"] not in MEDICATION_TYPES or "medicationCodeableConcept" not in resource:
-                continue
-            classes = classes_of(resource)
-            if classes and products_for(classes, mass_dosed(resource)):
-                out.setdefault(path.stem, []).append((i, classes, mass_dosed(resource)))
+            if resource["resourceType"] in MEDICATION_TYPES and "medicationCodeableConcept" in resource:
+                target = target_for(i, resource)
+                if target is not None:
+                    targets.append(target)
+        if targets:
+            out[path.stem] = tuple(targets)
     return out
 
 
-def rewrite(resource: dict[str, Any], form: str, product: ProductInfo, use_brand: bool) -> dict[str, Any] | None:
+def rewrite(resource: dict[str, Any], form: str, target: Target, product: ProductInfo | None,
+            use_brand: bool) -> dict[str, Any] | None:
     """The resource with its medicationCodeableConcept in one form; None when the form does not exist.
 
     The product form carries the code alone when `use_brand` is false, so the code must resolve by
     itself (its display would otherwise be matched by name); with `use_brand` it carries the display.
     """
     resource = copy.deepcopy(resource)
+    if form in ("product", "name") and product is None:
+        return None
     if form == "product":
+        assert product is not None
         coding = {"system": RX, "code": product.code} | ({"display": product.display} if use_brand else {})
         concept: dict[str, Any] = {"coding": [coding]}
     elif form == "ingredient":
-        codes = [ingredient_codes().get(c) for c in sorted(product.classes)]
+        codes = [ingredient_codes().get(c) for c in sorted(target.classes)]
         if any(c is None for c in codes):
             return None  # e.g. hormonal contraceptives: no RxNorm ingredient code in the knowledge
-        concept = {"coding": [{"system": RX, "code": code, "display": display} for code, display in codes]}
+        concept = {"coding": [{"system": RX, "code": code, "display": display} for code, display in codes if code]}
+        if target.keep_text:
+            concept["text"] = target.keep_text
     else:
-        text = (brand_text(product) if use_brand else None) or product.display
-        concept = {"text": text}
+        assert product is not None
+        concept = {"text": (brand_text(product) if use_brand else None) or product.display}
     resource["medicationCodeableConcept"] = concept
     return resource
 
@@ -169,24 +202,26 @@ def rewritten_charts(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
     slug = draw(st.sampled_from(sorted(rewritable())))
     bundle = json.loads(fixture(slug))
     changes = []
-    for index, classes, in_mass in rewritable()[slug]:
-        form = draw(st.sampled_from(["product", "ingredient", "name"]))
-        product = draw(st.sampled_from(products_for(classes, in_mass)))
-        use_brand = draw(st.booleans())
-        new = rewrite(bundle["entry"][index]["resource"], form, product, use_brand)
-        if new is None:
-            form, new = "product", rewrite(bundle["entry"][index]["resource"], "product", product, use_brand)
+    for target in rewritable()[slug]:
+        original = bundle["entry"][target.index]["resource"]
+        product = draw(st.sampled_from(target.products)) if target.products else None
+        forms = [f for f in ("product", "ingredient", "name")
+                 if rewrite(original, f, target, product, use_brand=False) is not None]
+        form = draw(st.sampled_from(forms))
+        new = rewrite(original, form, target, product, use_brand=draw(st.booleans()))
         assert new is not None
-        bundle["entry"][index]["resource"] = new
+        bundle["entry"][target.index]["resource"] = new
         changes.append(f"{new['id']}: {form} {json.dumps(new['medicationCodeableConcept'])}")
     return slug, bundle, changes
 
 
 def test_most_fixture_medications_can_be_rewritten():
     """Guard for the property below: it must actually exercise the risk, folate and B12 classes."""
-    classes = {c for meds in rewritable().values() for _, cs, _ in meds for c in cs}
+    targets = [t for targets in rewritable().values() for t in targets]
+    classes = {c for t in targets if t.products for c in t.classes}
     assert {"metformin", "proton-pump-inhibitor", "folic-acid", "b12-replacement", "levomefolate"} <= classes
     assert len(rewritable()) >= 30
+    assert sum(1 for t in targets if t.keep_text) >= 2  # strength-deciding records (D3 fixtures) included
 
 
 @given(chart=rewritten_charts())
@@ -204,11 +239,11 @@ def test_each_form_alone_over_every_rewritable_fixture(client, form):
     """Every fixture with every medication in one form (first product of its class): a fixed sweep."""
     for slug, meds in sorted(rewritable().items()):
         bundle = json.loads(fixture(slug))
-        for index, classes, in_mass in meds:
-            product = products_for(classes, in_mass)[0]
-            new = rewrite(bundle["entry"][index]["resource"], form, product, use_brand=form == "name")
+        for target in meds:
+            product = target.products[0] if target.products else None
+            new = rewrite(bundle["entry"][target.index]["resource"], form, target, product, use_brand=form == "name")
             if new is not None:
-                bundle["entry"][index]["resource"] = new
+                bundle["entry"][target.index]["resource"] = new
         cards = cards_for(client, bundle)
         assert card_multiset(cards) == baseline(client, slug), f"{slug} ({form}):\n{describe_cards(cards)}"
 
