@@ -7,13 +7,11 @@ entry, e.g. ``valuesets/labs.json: compose.include[0].concept[3] (code '2132-9')
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cds_service.clinical.concepts import ALL_CONCEPTS, B12_REPLACEMENT, LAB_ANALYTES, MEDICATION_CLASSES
+from cds_service.clinical.concepts import ALL_CONCEPTS, LAB_ANALYTES, MEDICATION_CLASSES
 
 from .model import (
     CODE_STATUSES,
@@ -21,7 +19,6 @@ from .model import (
     REQUIRED_ORDERABLE_KEYS,
     REQUIRED_THRESHOLD_KEYS,
     THRESHOLD_STATUSES,
-    BrandName,
     Citation,
     CodedEntry,
     Knowledge,
@@ -30,22 +27,17 @@ from .model import (
     Orderable,
     ProductInfo,
     SiteAlias,
-    Strength,
     Threshold,
     UnitTable,
     code_key,
 )
+from .products import PRODUCT_FILE, PRODUCT_TTYS, RXNORM, load_product_table
+from .validation import _concept_list, _field, _list, _number, _read, _strings
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 EXT = "https://b12-neuro-cds.example.org/StructureDefinition/"
 ORDERABLE_KINDS = frozenset({"lab", "medication", "referral"})
 ROUTES = frozenset({"parenteral", "oral"})
-PRODUCT_FILE = "rxnorm_products.json"
-PRODUCT_ROUTES = frozenset({"oral", "parenteral", "nasal", "unknown"})
-PRODUCT_TTYS = frozenset({"SCD", "SBD", "GPCK", "BPCK"})
-CODE_TTYS = PRODUCT_TTYS | {"IN", "BN"}
-PRODUCT_VALUESET = "rxnorm-products"
 
 
 def load_knowledge(
@@ -66,7 +58,7 @@ def load_knowledge(
     thresholds = _load_thresholds(root, citations, known_units)
     _apply_overrides(thresholds, threshold_overrides)
     entries, products = _load_valuesets(root)
-    table_entries, table, brands = _load_product_table(root)
+    table_entries, table, brands = load_product_table(root)
     for info in table:
         key = (RXNORM, code_key(RXNORM, info.code))
         if info.tty not in PRODUCT_TTYS:
@@ -95,48 +87,6 @@ def load_knowledge(
         qualitative_texts=qualitative_texts,
         route_keywords=_load_routes(root),
     )
-
-
-# --- helpers ---------------------------------------------------------------------------------------
-def _read(root: Path, name: str, *, optional: bool = False) -> Any:
-    path = root / name
-    if not path.is_file():
-        if optional:
-            return None
-        raise KnowledgeError(f"{name}: file missing in {root}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise KnowledgeError(f"{name}: cannot read JSON: {exc}") from exc
-
-
-def _field(obj: Any, key: str, kind: type | tuple[type, ...], file: str, where: str, *, optional: bool = False) -> Any:
-    if not isinstance(obj, dict):
-        raise KnowledgeError(f"{file}: {where}: expected an object")
-    value = obj.get(key)
-    if value is None and optional:
-        return None
-    if value is None or not isinstance(value, kind) or (kind is str and not value.strip()):
-        raise KnowledgeError(f"{file}: {where}.{key}: missing or not a {_kind_name(kind)}")
-    return value
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(k.__name__ for k in kinds)
-
-
-def _number(value: Any, file: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise KnowledgeError(f"{file}: {where}: not a finite number ({value!r})")
-    return float(value)
-
-
-def _list(obj: Any, key: str, file: str) -> list[Any]:
-    value = obj.get(key) if isinstance(obj, dict) else None
-    if not isinstance(value, list):
-        raise KnowledgeError(f"{file}: '{key}' missing or not a list")
-    return value
 
 
 # --- value sets ------------------------------------------------------------------------------------
@@ -387,116 +337,6 @@ def _load_synonyms(root: Path) -> tuple[dict[str, frozenset[str]], tuple[NameExc
             _field(item, "source", str, file, where),
         ))
     return {t: frozenset(c) for t, c in out.items()}, tuple(exclusions)
-
-
-def _strings(item: Any, key: str, file: str, where: str) -> tuple[str, ...]:
-    values = item.get(key) if isinstance(item, dict) else None
-    if values is None:
-        return ()
-    if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
-        raise KnowledgeError(f"{file}: {where}.{key}: expected a list of non-empty strings")
-    return tuple(" ".join(v.split()) for v in values)
-
-
-def _concept_list(item: Any, key: str, file: str, where: str, *, allow_empty: bool = False) -> frozenset[str]:
-    values = _strings(item, key, file, where)
-    if not values and not allow_empty:
-        raise KnowledgeError(f"{file}: {where}.{key}: missing or empty")
-    for cid in values:
-        if cid not in MEDICATION_CLASSES:
-            raise KnowledgeError(f"{file}: {where}.{key}: {cid!r} is not a medication class")
-    return frozenset(values)
-
-
-# --- the shared RxNorm product table (generated by scripts/import_rxnorm.py) -----------------------
-def _load_product_table(root: Path) -> tuple[list[CodedEntry], tuple[ProductInfo, ...], tuple[BrandName, ...]]:
-    """Product codes with class, route, strength and provenance; brands for the name matcher.
-
-    Each code becomes one value-set entry per class (valueset 'rxnorm-products'), active only for
-    status V, so code lookups treat them like any other entry; product codes (SCD/SBD/GPCK/BPCK)
-    also give a ProductInfo for the dose logic (clinical-reference 4.6 D3). The returned table holds
-    every row (IN and BN too, inactive candidates included) for `b12-cds knowledge`.
-    """
-    file = PRODUCT_FILE
-    data = _read(root, file)
-    system = _field(data, "system", str, file, "root")
-    if system != RXNORM:
-        raise KnowledgeError(f"{file}: system {system!r}: expected {RXNORM!r}")
-    entries: list[CodedEntry] = []
-    table: list[ProductInfo] = []
-    seen: set[str] = set()
-    for i, item in enumerate(_list(data, "products", file)):
-        code = _field(item, "code", str, file, f"products[{i}]")
-        where = f"products[{i}] (code {code!r})"
-        if code in seen:
-            raise KnowledgeError(f"{file}: {where}: duplicate code")
-        seen.add(code)
-        tty = _field(item, "tty", str, file, where)
-        if tty not in CODE_TTYS:
-            raise KnowledgeError(f"{file}: {where}.tty: {tty!r} not one of {sorted(CODE_TTYS)}")
-        name = _field(item, "name", str, file, where)
-        classes = _concept_list(item, "classes", file, where)
-        status = _field(item, "status", str, file, where)
-        if status not in CODE_STATUSES:
-            raise KnowledgeError(f"{file}: {where}.status: {status!r} not one of V/S/U")
-        active = item.get("active")
-        if not isinstance(active, bool):
-            raise KnowledgeError(f"{file}: {where}.active must be true or false")
-        if active and status != "V":
-            raise KnowledgeError(f"{file}: {where}: status {status} entry marked active (only V ships active)")
-        sources = _strings(item, "sources", file, where)
-        if not sources:
-            raise KnowledgeError(f"{file}: {where}.sources: missing (every code keeps its source)")
-        route = _field(item, "route", str, file, where)
-        if route not in PRODUCT_ROUTES:
-            raise KnowledgeError(f"{file}: {where}.route: {route!r} not one of {sorted(PRODUCT_ROUTES)}")
-        source = "; ".join(sources)
-        entries.extend(CodedEntry(PRODUCT_VALUESET, system, code, name, cid, status, source, active)
-                       for cid in sorted(classes))
-        strengths = tuple(_strength(s, classes, file, f"{where}.strengths[{j}]")
-                          for j, s in enumerate(item.get("strengths") or []))
-        primary = _primary_strength(strengths)
-        table.append(ProductInfo(
-            code, name, primary.mg if primary else None, primary.per if primary else "unit",
-            _field(item, "dose_form", str, file, where, optional=True), classes, route, strengths, tty,
-            _field(item, "brand", str, file, where, optional=True), status, active, sources,
-        ))
-    brands = tuple(_brand(b, file, f"brands[{i}]") for i, b in enumerate(_list(data, "brands", file)))
-    return entries, tuple(table), brands
-
-
-def _strength(item: Any, classes: frozenset[str], file: str, where: str) -> Strength:
-    concept = _field(item, "concept", str, file, where)
-    if concept not in classes:
-        raise KnowledgeError(f"{file}: {where}.concept: {concept!r} is not one of the product's classes")
-    mg = _number(item.get("mg") if isinstance(item, dict) else None, file, f"{where}.mg")
-    if mg <= 0:
-        raise KnowledgeError(f"{file}: {where}.mg: must be positive")
-    per = _field(item, "per", str, file, where)
-    if per not in ("unit", "mL"):
-        raise KnowledgeError(f"{file}: {where}.per: {per!r} not 'unit' or 'mL'")
-    return Strength(concept, _field(item, "ingredient", str, file, where), mg, per)  # type: ignore[arg-type]
-
-
-def _primary_strength(strengths: tuple[Strength, ...]) -> Strength | None:
-    """B12's strength when the product has B12 (it decides replacement strength, D3), else its only one."""
-    b12 = next((s for s in strengths if s.concept == B12_REPLACEMENT), None)
-    if b12 is not None:
-        return b12
-    return strengths[0] if len(strengths) == 1 else None
-
-
-def _brand(item: Any, file: str, where: str) -> BrandName:
-    brand = _field(item, "brand", str, file, where)
-    where = f"{where} ({brand})"
-    terms = _strings(item, "terms", file, where)
-    if not terms:
-        raise KnowledgeError(f"{file}: {where}.terms: missing")
-    classes = _concept_list(item, "classes", file, where, allow_empty=True)
-    excludes = _concept_list(item, "excludes", file, where, allow_empty=True)
-    if not classes and not excludes:
-        raise KnowledgeError(f"{file}: {where}: a brand needs classes or excludes")
-    return BrandName(brand, terms, classes, excludes, _field(item, "source", str, file, where))
 
 
 def _load_qualitative(root: Path) -> tuple[dict[tuple[str, str], bool], dict[str, bool]]:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
+from .medication_names import BrandName, NameExclusion, NameMatch, NameMatcher, word_pattern
+
 Status = Literal["V", "S", "U", "design"]
 CODE_STATUSES: frozenset[str] = frozenset({"V", "S", "U"})
 THRESHOLD_STATUSES: frozenset[str] = frozenset({"V", "S", "U", "design"})
@@ -141,46 +143,6 @@ class ProductInfo:
 
 
 @dataclass(frozen=True)
-class BrandName:
-    """A brand from the shared table, as the name matcher uses it (whole words, case-insensitive)."""
-
-    brand: str
-    terms: tuple[str, ...]
-    classes: frozenset[str]
-    excludes: frozenset[str]
-    source: str
-
-
-@dataclass(frozen=True)
-class NameExclusion:
-    """Text that rules a class out although an ingredient name matches it (cyanide-antidote hydroxocobalamin).
-
-    Either by `terms` (whole words), or by one of `ingredient_terms` followed, within a few words,
-    by a strength of at least `min_mg` that is not per volume; a gram strength always counts.
-    """
-
-    excludes: frozenset[str]
-    terms: tuple[str, ...]
-    ingredient_terms: tuple[str, ...]
-    min_mg: float | None
-    source: str
-
-
-@dataclass(frozen=True)
-class NameMatch:
-    """What a medication name says: classes (exclusions applied), and how they were named.
-
-    `by_ingredient` holds the classes some ingredient (generic) name stated; a class in `classes`
-    but not there was named only by a brand, so the caller can flag the match as 'brand'.
-    """
-
-    classes: frozenset[str] = frozenset()
-    by_ingredient: frozenset[str] = frozenset()
-    brands: frozenset[str] = frozenset()
-    excluded: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
 class Threshold:
     key: str
     value: float
@@ -279,27 +241,8 @@ class Knowledge:
         self._thresholds = thresholds
         self.citations: Mapping[str, Citation] = MappingProxyType(citations)
         self.orderables: Mapping[str, Orderable] = MappingProxyType(orderables)
-        self._synonyms = synonyms
         self._product_table = product_table
-        self._brands = brands
-        self._exclusions = exclusions
-        self._brand_terms: dict[str, frozenset[str]] = {}
-        for brand in brands:
-            for term in brand.terms:
-                key = _WS.sub(" ", term.lower())
-                self._brand_terms[key] = self._brand_terms.get(key, frozenset()) | brand.classes
-        self._excluding_terms: dict[str, frozenset[str]] = {}
-        for brand in brands:
-            for term in brand.terms if brand.excludes else ():
-                key = _WS.sub(" ", term.lower())
-                self._excluding_terms[key] = self._excluding_terms.get(key, frozenset()) | brand.excludes
-        for rule in exclusions:
-            for term in rule.terms:
-                key = _WS.sub(" ", term.lower())
-                self._excluding_terms[key] = self._excluding_terms.get(key, frozenset()) | rule.excludes
-        self._synonym_re = word_pattern({**synonyms, **self._brand_terms, **self._excluding_terms})
-        self._strength_rules = tuple((r, _strength_pattern(r.ingredient_terms)) for r in exclusions
-                                     if r.ingredient_terms and r.min_mg is not None)
+        self._names = NameMatcher(synonyms, brands, exclusions)
         self._qual_codes = qualitative_codes
         self._qual_texts = qualitative_texts
         self._routes = route_keywords
@@ -333,35 +276,15 @@ class Knowledge:
 
     def medication_classes_for_text(self, text: str | None) -> frozenset[str]:
         """Classes named in free text (whole words, case-insensitive); callers flag the match."""
-        return self.medication_name_match(text).classes
+        return self._names.match(text).classes
 
     def medication_name_match(self, text: str | None) -> NameMatch:
         """Classes a medication name states, split by how they were named, exclusions applied.
 
-        Ingredient names and brand names (tall-man lettering such as 'NexIUM' included, since the
-        match ignores case) are whole words; the longest term wins where terms overlap. Exclusions
-        (a cyanide-antidote kit, hydroxocobalamin at a gram strength) remove their class however
-        it was named, because such a product must never count as B12 replacement.
+        Ingredient and brand names are whole words in any lettering ('NexIUM'); a cyanide-antidote
+        kit or hydroxocobalamin at a gram strength removes B12 however it was named (NameMatcher).
         """
-        if not text or self._synonym_re is None:
-            return NameMatch()
-        generic: frozenset[str] = frozenset()
-        branded: frozenset[str] = frozenset()
-        brands: set[str] = set()
-        excluded: frozenset[str] = frozenset()
-        for match in self._synonym_re.findall(text):
-            key = _WS.sub(" ", match.lower())
-            if key in self._synonyms:
-                generic = generic | self._synonyms[key]
-            elif key in self._brand_terms:
-                branded = branded | self._brand_terms[key]
-                brands.add(match)
-            excluded = excluded | self._excluding_terms.get(key, frozenset())
-        for rule, pattern in self._strength_rules:
-            if _names_strength_at_least(pattern, text, rule.min_mg or 0.0):
-                excluded = excluded | rule.excludes
-        classes = (generic | branded) - excluded
-        return NameMatch(classes, generic - excluded, frozenset(brands), excluded)
+        return self._names.match(text)
 
     def route_for_text(self, text: str | None) -> str | None:
         """'parenteral' or 'oral' from route or dose-form text; None when absent or contradictory."""
@@ -437,41 +360,4 @@ class Knowledge:
         return self._product_table
 
     def brand_names(self) -> tuple[BrandName, ...]:
-        return self._brands
-
-
-def word_pattern(terms: Mapping[str, object]) -> re.Pattern[str] | None:
-    """One case-insensitive alternation of whole-word terms, longest first, compiled once at load."""
-    if not terms:
-        return None
-    parts = [re.escape(t).replace(r"\ ", r"\s+") for t in sorted(terms, key=len, reverse=True)]
-    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
-
-
-_MASS_MG = {"g": 1000.0, "gm": 1000.0, "gram": 1000.0, "grams": 1000.0, "mg": 1.0, "milligram": 1.0,
-            "milligrams": 1.0}
-
-
-def _strength_pattern(ingredients: tuple[str, ...]) -> re.Pattern[str]:
-    """'<ingredient> [up to 3 words] <number> <mass unit>' or '<number> <gram unit> [of] <ingredient>'."""
-    names = "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in sorted(ingredients, key=len, reverse=True))
-    amount = r"(\d+(?:[.,]\d+)?)\s*(g|gm|grams?|mg|milligrams?)(?!\w)(\s*/)?"
-    return re.compile(
-        rf"(?<!\w)(?:{names})(?!\w)(?:\W+[A-Za-z]+){{0,3}}?\W+{amount}"
-        rf"|(?<![\w.,])(\d+(?:[.,]\d+)?)\s*(g|gm|grams?)\s+(?:of\s+)?(?:{names})(?!\w)",
-        re.IGNORECASE,
-    )
-
-
-def _names_strength_at_least(pattern: re.Pattern[str], text: str, min_mg: float) -> bool:
-    """True when the text gives the ingredient a gram strength, or a mg strength >= min_mg not per volume."""
-    for m in pattern.finditer(text):
-        if m.group(1) is not None:
-            value, unit, per_volume = m.group(1), m.group(2).lower(), m.group(3) is not None
-        else:
-            value, unit, per_volume = m.group(4), m.group(5).lower(), False
-        thousands = re.fullmatch(r"\d{1,3}(?:,\d{3})+", value) is not None  # '5,000 mg'; '2,5 g' is a decimal comma
-        mg = float(value.replace(",", "") if thousands else value.replace(",", ".")) * _MASS_MG[unit]
-        if _MASS_MG[unit] >= 1000 or (mg >= min_mg and not per_volume):
-            return True
-    return False
+        return self._names.brands

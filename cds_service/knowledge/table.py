@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .model import Knowledge, ProductInfo
-
-PRODUCT_VALUESET = "rxnorm-products"  # entries listed in their own section, not twice
+from .products import PRODUCT_VALUESET  # its entries are listed in their own section, not twice
 
 _SYSTEM_LABELS = {
     "http://loinc.org": "LOINC",
