@@ -257,8 +257,9 @@ def test_every_brand_of_the_table_resolves(kb):
             assert match.classes == brand.classes - brand.excludes and match.excluded == brand.excludes, term
 
 
-def test_brand_and_ingredient_name_together_is_a_match_by_name(kb):
-    (exposure,) = record(kb, med(text="Nexium (esomeprazole) 40 mg")).medications
+@pytest.mark.parametrize("text", ["Nexium (esomeprazole) 40 mg", "Slow Fe with Folic Acid tablet"])
+def test_brand_and_ingredient_name_together_is_a_match_by_name(kb, text):
+    (exposure,) = record(kb, med(text=text)).medications
     assert exposure.matched_by == "text"
 
 

@@ -80,6 +80,12 @@ class NameMatcher:
                 key = _key(term)
                 self._excluding_terms[key] = self._excluding_terms.get(key, frozenset()) | rule.excludes
         self._pattern = word_pattern({**self._synonyms, **self._brand_terms, **self._excluding_terms})
+        # A brand that spells out an ingredient ('Slow Fe with Folic Acid') names it as well.
+        generic_only = word_pattern(self._synonyms)
+        self._brand_generic = {
+            key: frozenset().union(*(self._synonyms[_key(m)] for m in generic_only.findall(key)))
+            for key in self._brand_terms
+        } if generic_only is not None else {}
         self._strength_rules = tuple((r, _strength_pattern(r.ingredient_terms)) for r in exclusions
                                      if r.ingredient_terms and r.min_mg is not None)
 
@@ -101,6 +107,7 @@ class NameMatcher:
                 generic = generic | self._synonyms[key]
             elif key in self._brand_terms:
                 branded = branded | self._brand_terms[key]
+                generic = generic | self._brand_generic.get(key, frozenset())
                 brands.add(found)
             excluded = excluded | self._excluding_terms.get(key, frozenset())
         for rule, pattern in self._strength_rules:
