@@ -270,7 +270,11 @@ class Knowledge:
         return self._analyte.get((system, code_key(system, code)))
 
     def product(self, system: str | None, code: str | None) -> ProductInfo | None:
-        """Strength and dose form of a verified single-ingredient product code, if known."""
+        """Strength per unit, route, dose form and classes of an active (V) product code (SCD/SBD/pack).
+
+        None for ingredient and brand concepts (no strength) and for inactive candidates; the dose
+        logic then falls back as clinical-reference 4.6 D3 says (an unknown strength is never cover).
+        """
         if not system or not code or not isinstance(code, str):
             return None
         return self._products.get((system, code_key(system, code)))
