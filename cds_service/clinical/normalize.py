@@ -413,12 +413,14 @@ def _medication(res: dict, kb: Knowledge, index: dict[str, dict], *, is_draft: b
     text = _str(_dict(concept).get("text")) or ref_display or next((_str(c.get("display")) for c in codings), None)
     # The product name can name ingredients the codes do not (a combined contraceptive coded only by its
     # levomefolate ingredient); classes found only by name make the whole exposure 'matched by name'.
-    named: frozenset[str] = frozenset()
+    named, generic, excluded = frozenset[str](), frozenset[str](), frozenset[str]()
     for candidate in [text, ref_display] + [_str(c.get("display")) for c in codings]:
-        named = named | kb.medication_classes_for_text(candidate)
-    matched_by = "code" if classes and named <= classes else "text"
+        match = kb.medication_name_match(candidate)
+        named, generic, excluded = named | match.classes, generic | match.by_ingredient, excluded | match.excluded
+    by_name = named - classes  # classes only the name states: 'brand' when no ingredient name stated them
+    matched_by = "code" if classes and not by_name else ("brand" if not by_name & generic else "text")
     shown = shown or (_code_ref(codings[0]) if codings else None)
-    classes = classes | named
+    classes = (classes | named) - excluded  # a cyanide-antidote kit never counts as B12 replacement
     if not classes:
         return None
     if is_draft:
@@ -450,6 +452,7 @@ def _medication(res: dict, kb: Knowledge, index: dict[str, dict], *, is_draft: b
 # the pregnancy prophylaxis exclusion; a combination product is judged by its B12 content.
 DOSE_CLASSES = (B12_REPLACEMENT, FOLIC_ACID)
 _NAME_PARTS = re.compile(r"\s+/\s+|\s+\+\s+|\s+with\s+", re.IGNORECASE)
+_RXNORM_BRAND = re.compile(r"\s*\[[^\]]*\]\s*$")  # "... Tablet [Slow Fe with Folic Acid]": not an ingredient part
 
 
 def _dose_class(classes: frozenset[str]) -> str | None:
@@ -489,7 +492,7 @@ def _name_strength(kb: Knowledge, name: str | None, wanted: str | None) -> dose.
     """The strength a product name states for the dose-deciding ingredient ("... / cyanocobalamin 1 mg / ...")."""
     if not name:
         return None
-    parts = _NAME_PARTS.split(name)
+    parts = _NAME_PARTS.split(_RXNORM_BRAND.sub("", name))
     if len(parts) == 1:
         return dose.strength_from_name(name)
     if wanted is None:

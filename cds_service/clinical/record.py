@@ -19,7 +19,7 @@ from typing import Literal
 Comparator = Literal["<", "<=", ">", ">="]
 # Results timestamped slightly after "now" (EHR and service clocks, or a wrong time zone) still count.
 FUTURE_SKEW = timedelta(days=1)
-MatchMethod = Literal["code", "text"]
+MatchMethod = Literal["code", "text", "brand"]  # "brand": a class named only by a brand name (issue 14)
 Route = Literal["parenteral", "oral", "unknown"]
 StrengthPer = Literal["unit", "mL"]
 # Where a product's strength per unit was read (clinical-reference 4.6 D3, in this order of trust).
@@ -90,7 +90,8 @@ class MedicationExposure:
 
     `classes` holds every concept the product maps to: a folic acid + cyanocobalamin combination
     product is {'folic-acid', 'b12-replacement'}, which is how "folate-only" is decided.
-    `matched_by` is 'text' when no code matched and the product name did; cards flag that.
+    `matched_by` is 'text' when no code matched and the product name did, 'brand' when only a brand
+    name did ("NexIUM 40 MG capsule"); cards flag both.
     """
 
     classes: frozenset[str]

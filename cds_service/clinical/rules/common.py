@@ -203,7 +203,8 @@ def medication_evidence(med: MedicationExposure, note: str | None = None) -> Evi
     if med.route != "unknown":
         details.append(med.route)
     details.append("draft order" if med.is_draft else ("active" if med.is_active else med.status))
-    notes = [n for n in (note, "matched by name, not by code" if med.matched_by == "text" else None) if n]
+    by_name = {"text": "matched by name, not by code", "brand": "matched by brand name, not by code"}
+    notes = [n for n in (note, by_name.get(med.matched_by)) if n]
     return EvidenceItem(
         kind="medication",
         label=med.label(),
@@ -315,6 +316,9 @@ def record_caveats(record: PatientRecord, evidence: Iterable[EvidenceItem]) -> t
         refs = join_words(list(record.unreadable_medications))
         caveats.append(f"Medication product could not be read (its Medication resource was not sent): {refs}; "
                        "check these orders by hand.")
-    if any(e.kind == "medication" and e.note and "matched by name" in e.note for e in evidence):
+    notes = [e.note for e in evidence if e.kind == "medication" and e.note]
+    if any("matched by name" in n for n in notes):
         caveats.append("Some medications were recognised by name, not by code: check the evidence table.")
+    if any("matched by brand name" in n for n in notes):
+        caveats.append("Some medications were recognised by brand name, not by code: check the evidence table.")
     return tuple(caveats)
