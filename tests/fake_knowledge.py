@@ -89,6 +89,8 @@ _THRESHOLDS: dict[str, tuple[float, str, str, str]] = {
     "policy.exclude-leucovorin": (1, "{flag}", "design", "design-convention"),
     "policy.exclude-contraceptive-levomefolate": (1, "{flag}", "design", "design-convention"),
     "policy.lab-offers-b12-with-metabolites": (0, "{flag}", "design", "aan-2009"),
+    "dose.b12-cyanide-antidote-min-mg": (1000, "mg", "design", "design-convention"),
+    "dose.parenteral-b12-trace-max-mg": (0.01, "mg", "design", "design-convention"),
 }
 
 _CITATIONS = {

@@ -138,6 +138,18 @@ def test_a_low_known_daily_dose_is_not_replacement(kb):
     assert not reading.counts and "50 micrograms/day" in reading.reading
 
 
+def test_a_coded_gram_dose_of_hydroxocobalamin_is_the_cyanide_antidote_not_replacement(kb):
+    reading = read_b12_product(med(c.B12_REPLACEMENT, route="parenteral", dose_mg=5000), kb)
+    assert not reading.counts and "cyanide-antidote" in reading.reading
+
+
+def test_a_parenteral_multivitamin_trace_of_b12_is_not_replacement(kb):
+    infusion = med(c.B12_REPLACEMENT, route="parenteral", unit_strength_mg=0.0005, strength_per="mL")
+    injection = med(c.B12_REPLACEMENT, route="parenteral", unit_strength_mg=1.0, strength_per="mL")
+    assert not read_b12_product(infusion, kb).counts and "trace" in read_b12_product(infusion, kb).reading
+    assert read_b12_product(injection, kb).counts
+
+
 def test_a_low_strength_tablet_without_frequency_is_not_replacement(kb):
     assert not read_b12_product(med(c.B12_REPLACEMENT, unit_strength_mg=0.05), kb).counts
 

@@ -69,7 +69,7 @@ def load_knowledge(
         if info.active:
             products[key] = info
     qualitative_codes, qualitative_texts = _load_qualitative(root)
-    synonyms, exclusions = _load_synonyms(root)
+    synonyms, exclusions = _load_synonyms(root, thresholds)
     return Knowledge(
         entries=entries + table_entries,
         products=products,
@@ -307,7 +307,9 @@ def _load_aliases(root: Path) -> list[SiteAlias]:
     return out
 
 
-def _load_synonyms(root: Path) -> tuple[dict[str, frozenset[str]], tuple[NameExclusion, ...]]:
+def _load_synonyms(
+    root: Path, thresholds: Mapping[str, Threshold]
+) -> tuple[dict[str, frozenset[str]], tuple[NameExclusion, ...]]:
     file = "medication_text.json"
     data = _read(root, file)
     out: dict[str, set[str]] = {}
@@ -327,13 +329,16 @@ def _load_synonyms(root: Path) -> tuple[dict[str, frozenset[str]], tuple[NameExc
         excludes = _concept_list(item, "excludes", file, where)
         terms = _strings(item, "terms", file, where)
         ingredients = _strings(item, "ingredient_terms", file, where)
-        min_mg = item.get("min_mg") if isinstance(item, dict) else None
+        threshold_key = item.get("min_mg_threshold") if isinstance(item, dict) else None
+        if threshold_key is not None and threshold_key not in thresholds:
+            raise KnowledgeError(f"{file}: {where}.min_mg_threshold: {threshold_key!r} is not a threshold key")
+        min_mg = thresholds[threshold_key].value if threshold_key is not None else None
         if ingredients and min_mg is None:
-            raise KnowledgeError(f"{file}: {where}: ingredient_terms need min_mg")
+            raise KnowledgeError(f"{file}: {where}: ingredient_terms need min_mg_threshold")
         if not terms and not ingredients:
             raise KnowledgeError(f"{file}: {where}: neither terms nor ingredient_terms")
         exclusions.append(NameExclusion(
-            excludes, terms, ingredients, _number(min_mg, file, f"{where}.min_mg") if min_mg is not None else None,
+            excludes, terms, ingredients, min_mg,
             _field(item, "source", str, file, where),
         ))
     return {t: frozenset(c) for t, c in out.items()}, tuple(exclusions)

@@ -56,6 +56,8 @@ REQUIRED_THRESHOLD_KEYS: tuple[str, ...] = (
     "policy.exclude-leucovorin",
     "policy.exclude-contraceptive-levomefolate",
     "policy.lab-offers-b12-with-metabolites",
+    "dose.b12-cyanide-antidote-min-mg",
+    "dose.parenteral-b12-trace-max-mg",
 )
 REQUIRED_CITATION_IDS: tuple[str, ...] = (
     "nice-ng239", "bsh-2014", "lindenbaum-1988", "paris-2023", "hashi-2025", "mhra-metformin-2022",

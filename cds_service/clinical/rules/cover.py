@@ -63,7 +63,15 @@ class ProductReading:
 def read_b12_product(med: MedicationExposure, kb: KnowledgeView) -> ProductReading:
     """Whether a B12 product is replacement strength, and the words that say how that was decided."""
     minimum = kb.value("dose.oral-b12-replacement-min-mg")
+    antidote = kb.value("dose.b12-cyanide-antidote-min-mg")
+    per_unit = med.unit_strength_mg if med.strength_per == "unit" else None
+    if any(v is not None and v >= antidote for v in (med.daily_dose_mg, per_unit)):
+        return ProductReading(med, False, f"{format_mg(antidote)} or more: cyanide-antidote strength, not replacement")
     if med.route == "parenteral":
+        trace = kb.value("dose.parenteral-b12-trace-max-mg")
+        if med.strength_per == "mL" and med.unit_strength_mg is not None and med.unit_strength_mg < trace:
+            return ProductReading(med, False, f"{format_mg(med.unit_strength_mg)} per mL: a trace amount "
+                                              "(multivitamin), not replacement")
         return ProductReading(med, True, "parenteral (counts at any dose)")
     if med.daily_dose_mg is not None:
         amount = format_mg(med.daily_dose_mg)
