@@ -11,10 +11,12 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from cds_service.clinical.concepts import ALL_CONCEPTS, LAB_ANALYTES, MEDICATION_CLASSES
 
+from .explain import FAMILIES_FILE, knowledge_digest, load_families, load_unit_display
 from .model import (
     CODE_STATUSES,
     REQUIRED_CITATION_IDS,
@@ -55,10 +57,11 @@ def load_knowledge(
     units, extra_units = _load_units(root)
     known_units = {t.canonical for t in units.values()} | extra_units
     thresholds = _load_thresholds(root, citations, known_units)
+    defaults = dict(thresholds)
     _apply_overrides(thresholds, threshold_overrides)
     entries, products = _load_valuesets(root)
     qualitative_codes, qualitative_texts = _load_qualitative(root)
-    return Knowledge(
+    kb = Knowledge(
         entries=entries,
         products=products,
         lab_analytes=LAB_ANALYTES,
@@ -72,6 +75,12 @@ def load_knowledge(
         qualitative_texts=qualitative_texts,
         route_keywords=_load_routes(root),
     )
+    # The explanation pages' data (knowledge/explain.py), cross-checked against what was just loaded.
+    kb.unit_display = load_unit_display(root, _read(root, "units.json"), known_units)
+    kb.families = MappingProxyType(load_families(_read(root, FAMILIES_FILE), thresholds, citations))
+    kb.version = knowledge_digest(root)
+    kb.site_overrides = MappingProxyType({key: defaults[key] for key in threshold_overrides or {}})
+    return kb
 
 
 # --- helpers ---------------------------------------------------------------------------------------
