@@ -117,6 +117,7 @@ def evaluate(path: Path, service_id: str | None, as_of: str | None, as_json: boo
     st: AppState = app.extensions["b12_cds"]
     body = _load_json(path)
     engine = Engine(st.knowledge, st.engine.clock)  # no card gate: the CLI neither suppresses nor records
+    base_url = st.settings.public_base_url or None  # cards link to /explain there (default: the local server)
     try:
         if isinstance(body, dict) and body.get("resourceType") == "Bundle":
             resources = [e["resource"] for e in body.get("entry", []) if isinstance(e, dict) and "resource" in e]
@@ -125,7 +126,8 @@ def evaluate(path: Path, service_id: str | None, as_of: str | None, as_json: boo
                 raise SystemExit(f"{path}: a Bundle must hold exactly one Patient")
             service = st.services[service_id or "b12-patient-view"]
             evaluation = engine.evaluate_resources(
-                service, patient_id=patients[0]["id"], hook=service.hook, resources=resources, context={}
+                service, patient_id=patients[0]["id"], hook=service.hook, resources=resources, context={},
+                base_url=base_url,
             )
         else:
             hook = body.get("hook") if isinstance(body, dict) else None
@@ -133,7 +135,7 @@ def evaluate(path: Path, service_id: str | None, as_of: str | None, as_json: boo
             service = st.services[service_id] if service_id else (candidates[0] if candidates else None)
             if service is None:
                 raise SystemExit(f"{path}: no service handles hook '{hook}'")
-            evaluation = engine.evaluate(service, parse_hook_request(body, service.hook))
+            evaluation = engine.evaluate(service, parse_hook_request(body, service.hook), base_url=base_url)
     except ServiceError as exc:
         print(f"error {exc.status}: {exc.message}", file=sys.stderr)
         return 2

@@ -245,17 +245,57 @@ def test_advice_appears_in_the_detail_not_as_a_suggestion(kb):
     assert "**Advice**" in card["detail"] and "alternative" in card["detail"]
 
 
-def test_replacing_a_draft_is_only_offered_in_order_hooks(kb):
+def test_replacing_a_draft_is_only_offered_in_order_hooks_and_never_deletes_it(kb):
     f = finding(actions=(ProposedAction("replace-draft", "mma", target_ref="ServiceRequest/draft-9"),))
     assert "suggestions" not in build_cards([f], kb, hook="patient-view", patient_id="p")[0]
     card = build_cards([f], kb, hook="order-select", patient_id="p")[0]
-    actions = card["suggestions"][0]["actions"]
-    assert actions[0] == {
-        "type": "delete",
-        "description": actions[0]["description"],
-        "resourceId": "ServiceRequest/draft-9",
-    }
-    assert actions[1]["type"] == "create"
+    (action,) = card["suggestions"][0]["actions"]
+    assert action["type"] == "create"
+    assert "ServiceRequest/draft-9" in action["description"] and "cancel it yourself" in action["description"]
+
+
+def test_a_replacement_already_offered_as_a_prescription_is_not_offered_twice(kb):
+    f = finding(family="folate-without-b12", actions=(
+        ProposedAction("order-medication", "hydroxocobalamin-im"),
+        ProposedAction("replace-draft", "hydroxocobalamin-im", target_ref="MedicationRequest/folate-draft"),
+    ))
+    card = build_cards([f], kb, hook="order-sign", patient_id="p")[0]
+    (suggestion,) = card["suggestions"]
+    (action,) = suggestion["actions"]
+    assert action["type"] == "create" and "MedicationRequest/folate-draft" in action["description"]
+
+
+def test_no_card_ever_suggests_a_delete(kb):
+    for hook in ("patient-view", "order-select", "order-sign"):
+        for card in all_cards(kb, hook):
+            for suggestion in card.get("suggestions", []):
+                assert all(a["type"] != "delete" for a in suggestion["actions"])
+
+
+def test_suggestion_labels_are_in_sentence_case(kb):
+    for card in all_cards(kb):
+        for suggestion in card.get("suggestions", []):
+            label = suggestion["label"]
+            words = label.split()
+            # after the verb, an ordinary word starts in lower case; acronyms (MMA, B12) may stay
+            assert not any(w[0].isupper() and w[1:].islower() and len(w) > 1 for w in words[1:2]), label
+
+
+def test_override_reason_displays_carry_no_stray_markers(kb):
+    for card in all_cards(kb):
+        for reason in card["overrideReasons"]:
+            assert not set("*#_~") & set(reason["display"]), reason
+
+
+def test_every_card_links_to_its_explanation_page_with_an_absolute_url(kb):
+    f = finding()
+    card = build_cards([f], kb, hook="patient-view", patient_id="p", base_url="https://cds.example.org/b12/")[0]
+    explain = f"https://cds.example.org/b12/explain/{f.family}"
+    assert card["links"][0] == {"label": card["links"][0]["label"], "url": explain, "type": "absolute"}
+    for card in all_cards(kb):
+        assert card["source"]["url"].startswith(("https://", "http://"))
+        family = card["source"]["topic"]["code"]
+        assert any(link["url"].endswith(f"/explain/{family}") for link in card["links"])
 
 
 def test_a_patient_id_is_required_to_build_suggestions(kb):
