@@ -1,4 +1,4 @@
-"""Command line: `b12-cds serve | evaluate FILE | knowledge` (also `python -m cds_service ...`).
+"""Command line: `b12-cds serve | evaluate FILE | knowledge | explain-token ...` (also `python -m cds_service`).
 
 `serve` runs gunicorn in-process with the same app factory the tests use, so the Docker entry point,
 the README command and CI all start the identical server.
@@ -208,6 +208,32 @@ def knowledge() -> int:
     return 0
 
 
+def explain_token(token_arg: str, aud: str | None, at: str | None, fetch: bool) -> int:
+    """Print why the configured verification would accept or refuse a client JWT (exit 0 / 1 / 2)."""
+    from datetime import datetime
+
+    from .security.diagnose import diagnose_token
+
+    if token_arg == "-":
+        token = sys.stdin.read()
+    elif Path(token_arg).is_file():
+        token = Path(token_arg).read_text(encoding="utf-8")
+    else:
+        token = token_arg
+    token = token.strip().removeprefix("Bearer ").strip()
+    moment = None
+    if at:
+        try:
+            moment = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise SystemExit(f"--at: '{at}' is not an ISO 8601 date-time") from None
+    diagnosis = diagnose_token(token, os.environ, aud=aud, at=moment, fetch=fetch)
+    print("\n".join(diagnosis.lines))
+    if diagnosis.reason == "config":
+        return 2
+    return 0 if diagnosis.accepted else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="b12-cds", description="B12 neurological safety CDS Hooks service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -227,6 +253,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_purge = sub.add_parser("purge", help="delete issued cards and feedback older than CDS_RETENTION_DAYS")
     p_purge.add_argument("--days", type=int, help="override CDS_RETENTION_DAYS for this run")
     sub.add_parser("migrate", help="create or upgrade the database schema (also done at start-up)")
+    p_token = sub.add_parser("explain-token", help="say why a client JWT would be refused (the 401 body never does)")
+    p_token.add_argument("token", help="the JWT, a file holding it, or - for stdin (a 'Bearer ' prefix is fine)")
+    p_token.add_argument("--aud", help="the exact URL the client called (default: aud is not checked)")
+    p_token.add_argument("--at", help="check as of this instant (ISO 8601), e.g. a captured token's iat")
+    p_token.add_argument("--no-fetch", action="store_true", help="never download JWK Sets (configured keys only)")
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.host, args.port, args.workers)
@@ -239,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return purge(args.days)
     if args.command == "migrate":
         return migrate()
+    if args.command == "explain-token":
+        return explain_token(args.token, args.aud, args.at, not args.no_fetch)
     return knowledge()
 
 
