@@ -1,4 +1,5 @@
-"""The evaluation pipeline: CDS Hooks request -> FHIR data -> PatientRecord -> findings -> cards.
+"""The evaluation pipeline: request -> FHIR data -> PatientRecord -> assessment -> findings -> arbitration
+-> cards.
 
 Shared by the HTTP layer and the `evaluate` CLI command so both give identical answers. Holds no
 Flask and no clinical logic of its own: it only wires the layers in the order conventions.md fixes.
@@ -15,10 +16,12 @@ from typing import Any
 from .card_gate import CardGate, identify
 from .cards.builder import build_card
 from .cards.identity import IDENTITY_EXTENSION, identity_extension
+from .clinical.arbitration import arbitrate
+from .clinical.assessment import Assessment, assess
 from .clinical.findings import Finding
 from .clinical.normalize import build_patient_record
 from .clinical.record import PatientRecord
-from .clinical.rules import evaluate_families
+from .clinical.rules import degraded_families, evaluate_families
 from .errors import InvalidFhirResource, PreconditionFailed
 from .fhir.medication_refs import (
     available_medication_ids,
@@ -35,9 +38,6 @@ from .protocol.response import validate_response
 from .protocol.services import ServiceDefinition
 
 Clock = Callable[[], datetime]
-# When required data is unobtainable (FHIR server down, budget spent), only this family still answers
-# from what is there: missing an urgent neurological red flag costs more than a partial answer.
-URGENT_NEURO = "urgent-neuro-review"
 
 
 def system_clock() -> datetime:
@@ -48,7 +48,8 @@ def system_clock() -> datetime:
 class Evaluation:
     response: dict[str, Any]
     record: PatientRecord
-    findings: list[Finding]
+    assessment: Assessment
+    findings: list[Finding]  # after arbitration: what the cards were built from
     timings_ms: dict[str, float]
     suppressed: list[str] = field(default_factory=list)  # families of suppressed cards
 
@@ -114,13 +115,15 @@ class Engine:
     ) -> Evaluation:
         """Evaluate a validated CDS Hooks request: gather (prefetch, else fetch), then rules.
 
-        If required data could not be had, only urgent-neuro-review runs on what is there; its cards
-        (which name the unavailable inputs) are returned, and with no urgent finding the answer is 412.
+        If required data could not be had, only the families that answer when degraded (data in the
+        rule registry: urgent-neuro-review) run on what is there; their cards (which name the
+        unavailable inputs) are returned, and with no such finding the answer is 412.
         """
         t0 = time.perf_counter()
         gathered = gather_inputs(service.prefetch, request.prefetch, fetcher, self.max_prefetch_entries)
         degraded = gathered.missing_required is not None
-        if degraded and URGENT_NEURO not in service.families:
+        partial_families = degraded_families(service.families)
+        if degraded and not partial_families:
             gathered.require_complete()
         drafts = draft_order_resources(request.context)
         medications = fetch_medications(missing_medication_ids([*gathered.resources, *drafts]), fetcher)
@@ -132,7 +135,7 @@ class Engine:
             resources=[*gathered.resources, *medications],
             context=request.context,
             unavailable=gathered.unavailable,
-            families=(URGENT_NEURO,) if degraded else None,
+            families=partial_families if degraded else None,
             base_url=base_url,
         )
         if degraded and not evaluation.findings:
@@ -186,7 +189,8 @@ class Engine:
             unavailable_inputs=unavailable,
         )
         t2 = time.perf_counter()
-        findings = evaluate_families(record, self.kb, families or service.families)
+        assessment = assess(record, self.kb, hook)  # once per request: every family reads it
+        findings = arbitrate(evaluate_families(assessment, self.kb, families or service.families))
         items = sorted(identify(findings, patient_id), key=lambda i: -i.finding.indicator.rank)
         decisions = self.gate.decide(service.id, items, now) if self.gate else None
         shown = [d.item for d in decisions if d.disposition == "shown"] if decisions is not None else items
@@ -209,4 +213,4 @@ class Engine:
             "store_ms": (time.perf_counter() - t3) * 1000,
         }
         suppressed = [d.item.finding.family for d in decisions or () if d.disposition == "suppressed"]
-        return Evaluation(response, record, findings, timings, suppressed)
+        return Evaluation(response, record, assessment, findings, timings, suppressed)

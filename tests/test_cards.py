@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from fake_knowledge import FakeKnowledge, b12, knowledge, med, mma, problem, record, unreadable_b12
+from fake_knowledge import FakeKnowledge, assessed, b12, knowledge, med, mma, problem, record, unreadable_b12
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
@@ -51,7 +51,7 @@ SCENARIOS = [
 def all_cards(kb: Any, hook: str = "patient-view") -> list[dict[str, Any]]:
     cards = []
     for rec in SCENARIOS:
-        cards.extend(build_cards(evaluate_families(rec, kb, FAMILIES), kb, hook=hook, patient_id="pat-1"))
+        cards.extend(build_cards(evaluate_families(assessed(rec, kb), kb, FAMILIES), kb, hook=hook, patient_id="pat-1"))
     assert len(cards) >= 10
     return cards
 
@@ -245,24 +245,20 @@ def test_advice_appears_in_the_detail_not_as_a_suggestion(kb):
     assert "**Advice**" in card["detail"] and "alternative" in card["detail"]
 
 
-def test_replacing_a_draft_is_only_offered_in_order_hooks_and_never_deletes_it(kb):
-    f = finding(actions=(ProposedAction("replace-draft", "mma", target_ref="ServiceRequest/draft-9"),))
-    assert "suggestions" not in build_cards([f], kb, hook="patient-view", patient_id="p")[0]
-    card = build_cards([f], kb, hook="order-select", patient_id="p")[0]
-    (action,) = card["suggestions"][0]["actions"]
-    assert action["type"] == "create"
-    assert "ServiceRequest/draft-9" in action["description"] and "cancel it yourself" in action["description"]
-
-
-def test_a_replacement_already_offered_as_a_prescription_is_not_offered_twice(kb):
-    f = finding(family="folate-without-b12", actions=(
+def test_alternative_regimens_are_pick_one_and_each_carries_the_tests(kb):
+    """4.6 D1: oral and IM B12 are never selectable together; choosing one still orders the tests."""
+    f = finding(actions=(
+        ProposedAction("order-lab", "mma"),
         ProposedAction("order-medication", "hydroxocobalamin-im"),
-        ProposedAction("replace-draft", "hydroxocobalamin-im", target_ref="MedicationRequest/folate-draft"),
+        ProposedAction("order-medication", "cyanocobalamin-oral"),
     ))
-    card = build_cards([f], kb, hook="order-sign", patient_id="p")[0]
-    (suggestion,) = card["suggestions"]
-    (action,) = suggestion["actions"]
-    assert action["type"] == "create" and "MedicationRequest/folate-draft" in action["description"]
+    card = build_cards([f], kb, hook="patient-view", patient_id="p")[0]
+    assert card["selectionBehavior"] == "at-most-one"
+    kinds = [[a["resource"]["resourceType"] for a in s["actions"]] for s in card["suggestions"]]
+    assert kinds == [["ServiceRequest", "MedicationRequest"], ["ServiceRequest", "MedicationRequest"],
+                     ["ServiceRequest"]]
+    assert [s.get("isRecommended", False) for s in card["suggestions"]] == [True, False, False]
+    assert all(a["type"] == "create" for s in card["suggestions"] for a in s["actions"])
 
 
 def test_no_card_ever_suggests_a_delete(kb):

@@ -70,24 +70,51 @@ class RecordingKnowledge:
         return getattr(self._kb, name)
 
 
+def _threshold_keys(kb: Any, applied: Any) -> set[str]:
+    """The knowledge keys a ThresholdApplied can stand for (same unit, status, citation and number(s))."""
+    numbers = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", applied.value)}
+    found = set()
+    for key, t in kb.thresholds.items():
+        unit_ok = applied.value.endswith(f" {t.unit}") or applied.value.endswith(f" {kb.unit_display.name(t.unit)}")
+        if unit_ok and t.value in numbers and t.citation == applied.citation:
+            found.add(key)
+    return found
+
+
 @pytest.fixture(scope="module")
 def applied_keys(kb) -> dict[str, set[str]]:
-    """Family -> threshold keys its rule read, over every fixture scenario (patient + hook + drafts)."""
+    """Family -> threshold keys its rule read, over every fixture scenario (patient + hook + drafts).
+
+    Two sources, both from running the real code on every fixture scenario: the keys the family's
+    own rule asks the knowledge for (a recording knowledge view), and the ThresholdApplied entries of
+    its findings (what it reports having compared against; such an entry names no key, so it stands
+    for the keys with its number, unit and citation, and one of them must be listed). Thresholds of
+    the shared assessment are read once per request for all families and cannot be attributed to
+    one of them by recording; the ThresholdApplied entries cover those a family relies on.
+    """
+    from cds_service.clinical.assessment import assess
+
     app = create_app({"TESTING": True, "EVALUATION_TIME": EVALUATION_TIME, "DATABASE_URL": "sqlite://"})
     st = app.extensions["b12_cds"]
     engine = Engine(st.knowledge, st.engine.clock)
     services = {s.hook: s for s in st.services.values()}
     found: dict[str, set[str]] = {family: set() for family in FAMILIES}
+    reported: dict[str, list[set[str]]] = {family: [] for family in FAMILIES}
     scenarios = load_scenarios()
     assert len(scenarios) >= 20
     for scenario in scenarios:
         service = services[scenario["hook"]]
-        record = engine.evaluate(service, parse_hook_request(request_for(scenario), service.hook)).record
-        for family, rule in FAMILIES.items():
+        evaluation = engine.evaluate(service, parse_hook_request(request_for(scenario), service.hook))
+        assessment = assess(evaluation.record, st.knowledge, scenario["hook"])
+        for family, spec in FAMILIES.items():
             recorder = RecordingKnowledge(st.knowledge)
-            rule(record, recorder)
+            for finding in spec.evaluate(assessment, recorder):
+                for applied in finding.thresholds:
+                    candidates = _threshold_keys(st.knowledge, applied)
+                    assert candidates, f"{family}: {applied} matches no knowledge threshold"
+                    reported[family].append(candidates)
             found[family] |= recorder.keys
-    return found
+    return {"read": found, "reported": reported}  # type: ignore[return-value]
 
 
 # --- the data and its start-up cross-check -----------------------------------------------------------
@@ -149,10 +176,14 @@ def test_the_page_lists_each_threshold_of_the_family_with_value_unit_status_and_
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_every_threshold_the_rule_code_reads_is_on_its_page(applied_keys, kb, family):
-    assert applied_keys[family], f"no fixture scenario exercised {family}"
-    missing = applied_keys[family] - set(kb.families[family].thresholds)
+def test_every_threshold_the_rule_code_applies_is_on_its_page(applied_keys, kb, family):
+    listed = set(kb.families[family].thresholds)
+    read, reported = applied_keys["read"][family], applied_keys["reported"][family]
+    assert read or reported, f"no fixture scenario exercised {family}"
+    missing = read - listed
     assert not missing, f"{family} reads {sorted(missing)} but /explain/{family} does not list them"
+    for candidates in reported:
+        assert candidates & listed, f"{family} reports a threshold {sorted(candidates)} its page does not list"
 
 
 def test_the_page_shows_the_site_overrides_in_force_and_the_knowledge_version(client, kb):

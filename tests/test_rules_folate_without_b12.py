@@ -6,6 +6,7 @@ import pytest
 from fake_knowledge import (
     action_keys,
     active_b12,
+    assessed,
     b12,
     check_finding,
     evidence_text,
@@ -20,7 +21,11 @@ from fake_knowledge import (
 
 from cds_service.clinical import concepts as c
 from cds_service.clinical.findings import Indicator
-from cds_service.clinical.rules.folate_without_b12 import evaluate
+from cds_service.clinical.rules.folate_without_b12 import evaluate as _folate_without_b12_rule
+
+
+def evaluate(rec, kb, hook=None):
+    return _folate_without_b12_rule(assessed(rec, kb, hook), kb)
 
 
 @pytest.fixture(params=["fake", "real"])
@@ -46,7 +51,7 @@ def test_warns_about_active_folic_acid_with_no_b12_result_and_no_cover(kb):
     assert finding.indicator is Indicator.WARNING and finding.subject_refs == ()
     assert action_keys(finding) == [c.B12_TOTAL, "hydroxocobalamin-im", "cyanocobalamin-oral"]
     text = evidence_text(finding)
-    assert "no valid B12 result" in text and "none active" in text
+    assert "no valid B12 result" in text and "no B12 product in the medication orders" in text
     assert any("B12 nerve damage" in line for line in finding.rationale)
 
 

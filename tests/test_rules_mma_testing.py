@@ -6,6 +6,7 @@ import pytest
 from fake_knowledge import (
     action_keys,
     active_b12,
+    assessed,
     b12,
     check_finding,
     egfr,
@@ -22,7 +23,11 @@ from fake_knowledge import (
 
 from cds_service.clinical import concepts as c
 from cds_service.clinical.findings import Indicator
-from cds_service.clinical.rules.mma_testing import evaluate
+from cds_service.clinical.rules.mma_testing import evaluate as _mma_testing_rule
+
+
+def evaluate(rec, kb, hook=None):
+    return _mma_testing_rule(assessed(rec, kb, hook), kb)
 
 
 @pytest.fixture(params=["fake", "real"])

@@ -8,8 +8,8 @@ JSON rule (no null, "", [] or {}) is enforced by pruning every card before it le
 Every card links to its family's explanation page (`/explain/<family>`, api/explain.py) and its
 `source.url` is always absolute (that page when the family's source has no web address): clients
 render a missing url as a link to "#". The base URL comes from the HTTP layer (CDS_PUBLIC_BASE_URL
-or the request's own), so no Flask here. Suggestions only create: a client that applies a delete
-and then fails on the create leaves the clinician with neither order (seen in the reference sandbox).
+or the request's own), so no Flask here. Unit codes in the texts are written as people write them
+(cards/units.py). Suggestions only create, never delete.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from .wording import FamilyWording, Wording, load_wording
 SUMMARY_MAX = 139
 # For callers with no HTTP request (the evaluate CLI, tests): where `b12-cds serve` listens by default.
 LOCAL_BASE_URL = "http://127.0.0.1:8080"
-ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 
 
 class CardBuildError(ValueError):
@@ -72,7 +71,7 @@ def build_card(
             "topic": {"system": wording.topic_system, "code": family.code, "display": family.display},
         },
     }
-    suggestions = _suggestions(finding, kb, family, wording, hook=hook, patient_id=patient_id)
+    suggestions = _suggestions(finding, kb, family, wording, patient_id=patient_id)
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = _selection_behavior(suggestions)
@@ -137,13 +136,12 @@ def _create(orderable: Any, wording: Wording, patient_id: str) -> dict[str, Any]
 
 
 def _suggestions(
-    finding: Finding, kb: Any, family: FamilyWording, wording: Wording, *, hook: str, patient_id: str
+    finding: Finding, kb: Any, family: FamilyWording, wording: Wording, *, patient_id: str
 ) -> list[dict[str, Any]]:
     labels = wording.action_labels
     referrals = [a for a in finding.actions if a.kind == "referral"]
     labs = [a for a in finding.actions if a.kind == "order-lab"]
     meds = [a for a in finding.actions if a.kind == "order-medication"]
-    replacements = [a for a in finding.actions if a.kind == "replace-draft" and a.target_ref]
 
     out: list[dict[str, Any]] = []
     for action in referrals:
@@ -174,33 +172,35 @@ def _suggestions(
                     recommended=index == 0,
                 )
             )
-    prescriptions: dict[str, dict[str, Any]] = {}
-    for index, action in enumerate(meds):
-        orderable = _orderable(kb, action.key)
-        prescriptions[action.key] = _suggestion(
-            labels["order-medication"].format(text=_name(orderable)),
-            [_create(orderable, wording, patient_id)],
-            recommended=index == 0,
+    if len(meds) > 1:
+        # Alternative regimens (IM or oral B12) exclude each other (4.6 D1): the card becomes
+        # "pick at most one", so each alternative carries the card's other orders with it, and one
+        # more alternative orders those without a prescription.
+        shared = [action for suggestion in out for action in suggestion["actions"]]
+        shared_texts = ", ".join(
+            _name(o) for o in [*(_orderable(kb, a.key) for a in referrals), *lab_orderables]
         )
-        out.append(prescriptions[action.key])
-    if hook in ORDER_HOOKS:
-        # Never a delete: the text says what to do with the draft, the clinician does it. When the
-        # replacement is already offered as a prescription, that suggestion says it (no duplicate).
-        for action in replacements:
+        alternatives = []
+        for action in meds:
             orderable = _orderable(kb, action.key)
-            note = wording.action_descriptions["keep-draft"].format(ref=action.target_ref)
-            existing = prescriptions.get(action.key)
-            if existing is not None:
-                create = existing["actions"][0]
-                if note not in create["description"]:
-                    create["description"] = f"{create['description']}. {note}"
-                continue
-            create = _create(orderable, wording, patient_id)
-            create["description"] = f"{create['description']}. {note}"
-            prescriptions[action.key] = _suggestion(
-                labels["replace-draft"].format(text=_name(orderable)), [create], recommended=False
+            label = labels["order-medication"].format(text=_name(orderable))
+            if shared:
+                label += labels["with-orders"].format(texts=shared_texts)
+            alternatives.append(_suggestion(label, [*shared, _create(orderable, wording, patient_id)],
+                                            recommended=False))
+        if shared:
+            alternatives.append(_suggestion(labels["orders-only"], shared, recommended=False))
+        out = alternatives
+    else:
+        for action in meds:
+            orderable = _orderable(kb, action.key)
+            out.append(
+                _suggestion(
+                    labels["order-medication"].format(text=_name(orderable)),
+                    [_create(orderable, wording, patient_id)],
+                    recommended=not out,
+                )
             )
-            out.append(prescriptions[action.key])
     if _selection_behavior(out) == "at-most-one":
         for index, suggestion in enumerate(out):
             suggestion["isRecommended"] = index == 0
@@ -215,11 +215,13 @@ def _suggestion(label: str, actions: list[dict[str, Any]], *, recommended: bool)
 
 
 def _selection_behavior(suggestions: list[dict[str, Any]]) -> str:
-    """Alternative prescriptions only (IM or oral B12): pick one; anything else: any combination."""
-    kinds = {a["resource"]["resourceType"] for s in suggestions for a in s["actions"] if "resource" in a}
-    if len(suggestions) > 1 and kinds == {"MedicationRequest"}:
-        return "at-most-one"
-    return "any"
+    """Two or more prescriptions on one card are alternative regimens: pick at most one."""
+    prescriptions = [
+        s for s in suggestions
+        if any(a.get("resource", {}).get("resourceType") == "MedicationRequest" and a.get("type") == "create"
+               for a in s["actions"])
+    ]
+    return "at-most-one" if len(prescriptions) > 1 else "any"
 
 
 def _links(citation_ids: Iterable[str], kb: Any) -> list[dict[str, str]]:

@@ -16,8 +16,17 @@ from typing import Any
 
 from cds_service.clinical import units as dose
 from cds_service.clinical.concepts import CONDITION_CLASSES, MEDICATION_CLASSES
-from cds_service.clinical.record import CodeRef, LabResult, MedicationExposure, OrderFact, PatientRecord, Problem
+from cds_service.clinical.record import (
+    CodeRef,
+    LabResult,
+    MedicationExposure,
+    OrderFact,
+    PatientRecord,
+    Problem,
+    StrengthSource,
+)
 from cds_service.knowledge import Knowledge
+from cds_service.knowledge.model import ProductInfo
 
 UCUM = "http://unitsofmeasure.org"
 RESULT_STATUSES = frozenset({"final", "amended", "corrected"})
@@ -104,7 +113,7 @@ def _unresolved_medication(res: dict, index: dict[str, dict]) -> bool:
         return False
     if "medicationReference" not in res:
         return False
-    concept, display, _ = _medication_concept(res, index)
+    concept, display, _, _ = _medication_concept(res, index)
     return concept is None and not display
 
 
@@ -303,10 +312,36 @@ def _qualitative(res: dict, kb: Knowledge, base: dict[str, Any]) -> LabResult:
     found = [hit for hit in coded if hit[0] is not None] + [(kb.qualitative_text(t), t) for t in texts]
     positive, shown = next(((p, label) for p, label in found if p is not None), (None, None))
     value = quantity.get("value")
-    raw_value = shown or (texts[0] if texts else None) or (str(value) if value is not None else None)
-    problem = None if positive is not None else "no positive/negative result or interpretation"
-    return LabResult(**base, raw_value=raw_value, raw_unit=_str(quantity.get("unit")) or _str(quantity.get("code")),
-                     value=None, positive=positive, problem=problem)
+    unit = _str(quantity.get("unit")) or _str(quantity.get("code"))
+    number = dose.number(value)
+    high = _qualitative_high(res, unit)
+    reference_high = None
+    if positive is None and number is not None and high is not None:
+        # clinical-reference 4.6 D5: a titre reported as a number is positive above the lab's upper
+        # reference limit (same unit, or a limit without a unit of its own), negative at or below it
+        positive, reference_high = number > high, high
+    raw_value = (str(value).strip() if number is not None else None) or shown or (texts[0] if texts else None)
+    if positive is not None:
+        problem = None
+    elif number is not None:
+        problem = "a number without a reference range or interpretation: positive or negative cannot be told"
+    else:
+        problem = "no positive/negative result or interpretation"
+    return LabResult(**base, raw_value=raw_value, raw_unit=unit if number is not None else None,
+                     value=None, positive=positive, reference_high=reference_high, problem=problem)
+
+
+def _qualitative_high(res: dict, unit: str | None) -> float | None:
+    """Upper reference limit of an antibody titre, only when its unit (if any) is the result's."""
+    ranges = _list(res.get("referenceRange"))
+    if not ranges:
+        return None
+    high = _dict(_dict(ranges[0]).get("high"))
+    number = dose.number(high.get("value"))
+    limit_unit = _str(high.get("unit")) or _str(high.get("code"))
+    if number is None or (limit_unit is not None and unit is not None and limit_unit != unit):
+        return None
+    return number
 
 
 # --- conditions and procedures ---------------------------------------------------------------------
@@ -341,11 +376,15 @@ def _medication_index(resources: list[dict]) -> dict[str, dict]:
     return {r["id"]: r for r in resources if r.get("resourceType") == "Medication" and isinstance(r.get("id"), str)}
 
 
-def _medication_concept(res: dict, index: dict[str, dict]) -> tuple[dict | None, str | None, str | None]:
-    """(code concept, reference display, Medication.form text) from medication[x], resolving references."""
+def _medication_concept(res: dict, index: dict[str, dict]) -> tuple[dict | None, str | None, str | None, list]:
+    """(code concept, reference display, Medication.form text, Medication.ingredient) from medication[x].
+
+    References are resolved to a contained or sent Medication; its ingredients carry the strength that
+    D3 (clinical-reference 4.6) reads when the dosage instructions are missing.
+    """
     concept = res.get("medicationCodeableConcept")
     if isinstance(concept, dict):
-        return concept, None, None
+        return concept, None, None, []
     reference = _dict(res.get("medicationReference"))
     target = _str(reference.get("reference"))
     medication: dict | None = None
@@ -355,10 +394,11 @@ def _medication_concept(res: dict, index: dict[str, dict]) -> tuple[dict | None,
     elif target and "Medication/" in target:
         medication = index.get(target.rsplit("Medication/", 1)[1].split("/")[0])
     if medication is None:
-        return None, _str(reference.get("display")), None
+        return None, _str(reference.get("display")), None, []
     form = _dict(medication.get("form"))
     form_text = _str(form.get("text")) or next((_str(c.get("display")) for c in _codings(form)), None)
-    return _dict(medication.get("code")), _str(reference.get("display")), form_text
+    ingredients = [i for i in _list(medication.get("ingredient")) if isinstance(i, dict)]
+    return _dict(medication.get("code")), _str(reference.get("display")), form_text, ingredients
 
 
 def _medication(res: dict, kb: Knowledge, index: dict[str, dict], *, is_draft: bool) -> MedicationExposure | None:
@@ -366,7 +406,7 @@ def _medication(res: dict, kb: Knowledge, index: dict[str, dict], *, is_draft: b
     status = _str(res.get("status")) or "unknown"
     if status in DROPPED_BY_TYPE.get(rt, frozenset()):
         return None
-    concept, ref_display, form_text = _medication_concept(res, index)
+    concept, ref_display, form_text, ingredients = _medication_concept(res, index)
     codings = _codings(concept)
     classes, shown = _classify(kb, codings, MEDICATION_CLASSES)
     text = _str(_dict(concept).get("text")) or ref_display or next((_str(c.get("display")) for c in codings), None)
@@ -390,13 +430,46 @@ def _medication(res: dict, kb: Knowledge, index: dict[str, dict], *, is_draft: b
     else:
         dosage = _dict(_list(res.get("dosage"))[0]) if _list(res.get("dosage")) else {}
     start, end = _medication_period(res, rt)
+    names = [text, ref_display] + [_str(c.get("display")) for c in codings]
+    strength, source = _unit_strength(kb, classes, ingredients, names, product)
+    daily = dose.daily_dose_mg(dosage, strength, single_event=rt == "MedicationAdministration")
     return MedicationExposure(
         classes=classes, source_ref=_ref(res), resource_type=rt, status=status, is_active=active,
         matched_by=matched_by, code=shown, text=text, start=start, end=end,
         route=_route(kb, dosage, product.dose_form if product else None, form_text, text),
-        daily_dose_mg=dose.daily_dose_mg(dosage, product, single_event=rt == "MedicationAdministration"),
-        is_draft=is_draft,
+        daily_dose_mg=daily, is_draft=is_draft,
+        unit_strength_mg=strength.strength_mg if strength else None,
+        strength_per=strength.strength_per if strength else None,
+        strength_source=source,
+        frequency_known=dose.per_day(dosage.get("timing")) is not None,
     )
+
+
+def _unit_strength(
+    kb: Knowledge, classes: frozenset[str], ingredients: list, names: list[str | None], product: ProductInfo | None
+) -> tuple[dose.StrengthInfo | None, StrengthSource | None]:
+    """Strength of one unit, in the order of clinical-reference 4.6 D3 (after the dosage itself).
+
+    Medication.ingredient.strength (the ingredient of a class this product belongs to, or the only
+    one), then the one strength an RxNorm-style name states, then the knowledge's product table.
+    """
+    relevant = []
+    for ingredient in ingredients:
+        item = _dict(ingredient.get("itemCodeableConcept"))
+        item_classes, _ = _classify(kb, _codings(item), MEDICATION_CLASSES)
+        named = kb.medication_classes_for_text(_str(item.get("text")))
+        if (item_classes | named) & classes or len(ingredients) == 1:
+            relevant.append(dose.strength_from_ratio(ingredient.get("strength")))
+    found = {s for s in relevant if s is not None}
+    if len(found) == 1:
+        return found.pop(), "Medication.ingredient.strength"
+    for name in names:
+        from_name = dose.strength_from_name(name)
+        if from_name is not None:
+            return from_name, "product name"
+    if product is not None and product.strength_mg is not None:
+        return product, "product table"
+    return None, None
 
 
 def _medication_period(res: dict, rt: str) -> tuple[datetime | None, datetime | None]:

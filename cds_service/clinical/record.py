@@ -21,6 +21,9 @@ Comparator = Literal["<", "<=", ">", ">="]
 FUTURE_SKEW = timedelta(days=1)
 MatchMethod = Literal["code", "text"]
 Route = Literal["parenteral", "oral", "unknown"]
+StrengthPer = Literal["unit", "mL"]
+# Where a product's strength per unit was read (clinical-reference 4.6 D3, in this order of trust).
+StrengthSource = Literal["dosage", "Medication.ingredient.strength", "product name", "product table"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,12 @@ class MedicationExposure:
     route: Route = "unknown"
     daily_dose_mg: float | None = None
     is_draft: bool = False  # from context.draftOrders (order hooks)
+    # Strength of one unit (tablet, capsule, ampoule) or of one mL, when the record states it: D3 reads
+    # it when the dosage instructions are missing (self-reported medication usually has none).
+    unit_strength_mg: float | None = None
+    strength_per: StrengthPer | None = None
+    strength_source: StrengthSource | None = None
+    frequency_known: bool = False  # the dosage states how often (daily dose computable from it)
 
     def label(self) -> str:
         return self.text or (self.code.display if self.code and self.code.display else "") or (

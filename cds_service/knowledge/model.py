@@ -65,7 +65,7 @@ REQUIRED_CITATION_IDS: tuple[str, ...] = (
 REQUIRED_ORDERABLE_KEYS: tuple[str, ...] = (
     "b12-total", "b12-active", "mma", "homocysteine", "folate-serum", "fbc", "egfr", "creatinine",
     "intrinsic-factor-antibody", "hydroxocobalamin-im", "hydroxocobalamin-im-neuro", "cyanocobalamin-oral",
-    "neurology-urgent",
+    "neurology-urgent", "neurology-urgent-neuropathy",
 )
 
 _WS = re.compile(r"\s+")

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from ..concepts import PREGNANCY
 from ..findings import EvidenceItem, ThresholdApplied
-from ..record import FUTURE_SKEW, LabResult, MedicationExposure, PatientRecord, Problem
+from ..record import FUTURE_SKEW, LabResult, MedicationExposure, OrderFact, PatientRecord, Problem
 
 SUMMARY_MAX = 139  # CDS Hooks: summary is a "<140-character" sentence
 
@@ -103,11 +103,6 @@ def active_problems(record: PatientRecord, classes: Iterable[str]) -> list[Probl
 def taken(med: MedicationExposure) -> bool:
     """A medication the patient is taking or took (not a draft, not cancelled or entered in error)."""
     return not med.is_draft and med.status not in NOT_TAKEN_STATUSES
-
-
-def in_order_context(record: PatientRecord) -> bool:
-    """True for order hooks: the record carries draft orders from context.draftOrders."""
-    return any(m.is_draft for m in record.medications) or any(o.is_draft for o in record.orders)
 
 
 def is_subject(record: PatientRecord, ref: str) -> bool:
@@ -229,6 +224,21 @@ def problem_evidence(problem: Problem, note: str | None = None) -> EvidenceItem:
         date=iso_date(problem.first_noted),
         code=problem.code.label(),
         reference=problem.source_ref,
+        note=note,
+    )
+
+
+def order_evidence(order: OrderFact, note: str | None = None) -> EvidenceItem:
+    """A lab order or referral (open, or a draft under review) as the record holds it."""
+    shown = order.code.display or order.code.label() if order.code else order.source_ref
+    return EvidenceItem(
+        kind="order",
+        label=shown,
+        as_received=shown,
+        converted="draft order" if order.is_draft else order.status,
+        date=iso_date(order.authored),
+        code=order.code.label() if order.code else None,
+        reference=order.source_ref,
         note=note,
     )
 

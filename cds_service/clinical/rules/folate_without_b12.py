@@ -10,7 +10,8 @@ CKS; Lindenbaum 1988: neurological deficiency without anaemia). Clinical-referen
 - Cover: B12 replacement active or within window.cover-recent-days, or a B12 product in the draft
   orders.
 - Exclusions: folic acid <= dose.folate-prophylaxis-max-mg/day in pregnancy without neuro symptoms
-  (public-health prophylaxis; a design choice, configurable through the threshold); levomefolate in a
+  (public-health prophylaxis; a design choice, configurable through the threshold), judged on the
+  strength per unit when the frequency is not recorded (4.6 D3); levomefolate in a
   hormonal contraceptive; leucovorin rescue. "Planning pregnancy" has no concept yet and is not used.
 - Indicator: critical with neuro symptoms or a deficient B12 (R3 Trigger D fires alongside); info
   when methotrexate is co-prescribed (folate for methotrexate toxicity) and no neuro symptoms;
@@ -18,6 +19,8 @@ CKS; Lindenbaum 1988: neurological deficiency without anaemia). Clinical-referen
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from ..concepts import B12_ACTIVE, B12_TOTAL, FOLIC_ACID, METHOTREXATE, MMA, PREGNANCY
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
@@ -34,8 +37,8 @@ from .common import (
     summary,
     unique,
 )
-from .folate_context import FolateContext, folate_context
-from .neuro import NeuroPicture, assess_neuro
+from .folate_context import FolateContext
+from .neuro import NeuroPicture
 from .orderables import (
     ADVICE_DRAW_BEFORE_TREATMENT,
     CYANOCOBALAMIN_ORAL,
@@ -43,23 +46,33 @@ from .orderables import (
     HYDROXOCOBALAMIN_IM_NEURO,
 )
 
+if TYPE_CHECKING:
+    from ..assessment import Assessment
+
 FAMILY = "folate-without-b12"
 
 
 def _prophylactic(med: MedicationExposure, kb: KnowledgeView) -> bool:
-    """Folic acid at a known dose within the pregnancy prophylaxis range."""
+    """Folic acid within the pregnancy prophylaxis range: a known daily dose, or with no frequency
+    recorded a strength per unit (tablet) within it (4.6 D3: "folic acid 0.4 MG Oral Tablet")."""
+    limit = kb.value("dose.folate-prophylaxis-max-mg")
+    if FOLIC_ACID not in med.classes:
+        return False
+    if med.daily_dose_mg is not None:
+        return med.daily_dose_mg <= limit
     return (
-        FOLIC_ACID in med.classes
-        and med.daily_dose_mg is not None
-        and med.daily_dose_mg <= kb.value("dose.folate-prophylaxis-max-mg")
+        not med.frequency_known
+        and med.strength_per == "unit"
+        and med.unit_strength_mg is not None
+        and med.unit_strength_mg <= limit
     )
 
 
-def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
-    ctx = folate_context(record, kb)
+def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
+    record, ctx = a.record, a.folate
     if not ctx.applies:
         return []
-    neuro = assess_neuro(record, kb)
+    neuro = a.neuro
     pregnancies = active_problems(record, [PREGNANCY])
     prophylactic: list[MedicationExposure] = []
     subjects = list(ctx.subjects)
@@ -86,7 +99,7 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
         medication_evidence(m, "draft order being placed" if m.is_draft else "active folate therapy")
         for m in subjects
     ]
-    evidence.append(ctx.cover_evidence(kb))
+    evidence.extend(ctx.cover_evidence(kb))
     evidence.extend(ctx.b12_evidence(kb))
     evidence.extend(neuro.evidence())
     evidence.extend(medication_evidence(m, "methotrexate co-prescribed") for m in methotrexate)
@@ -144,6 +157,10 @@ def _rationale(ctx: FolateContext, neuro: NeuroPicture, methotrexate: bool) -> t
         lines.append("Methotrexate is co-prescribed, so the folate is probably for methotrexate toxicity.")
     if ctx.b12.index is None:
         lines.append("Draw B12 (and folate) before the first B12 dose, but do not wait for the result.")
+    if ctx.on_drafts and ctx.b12.status == "deficient":
+        # Never a delete suggestion (a client may apply it half way): the clinician decides on the draft.
+        lines.append("B12 is deficient: if the folic acid was meant for this anaemia, cancel the draft and "
+                     "treat with B12 instead.")
     return tuple(lines)
 
 
@@ -163,13 +180,6 @@ def _actions(
         actions.append(ProposedAction("order-medication", HYDROXOCOBALAMIN_IM))
         if not ctx.n2o:
             actions.append(ProposedAction("order-medication", CYANOCOBALAMIN_ORAL))
-    if ctx.on_drafts and ctx.b12.status == "deficient":
-        # B12 is known to be deficient: offer (never recommend) swapping each draft folate order for B12
-        # itself. The draft is deleted only if the clinician accepts this suggestion (resourceId of the
-        # draft, as the spec allows for order-select/order-sign).
-        replacement = HYDROXOCOBALAMIN_IM_NEURO if neuro.any else HYDROXOCOBALAMIN_IM
-        actions.extend(ProposedAction("replace-draft", replacement, target_ref=m.source_ref)
-                       for m in ctx.subjects)
     if any(a.kind == "order-lab" for a in actions):
         actions.append(ProposedAction("advice", ADVICE_DRAW_BEFORE_TREATMENT))
     return tuple(a for a in actions if a.kind == "advice" or a.key in kb.orderables)
