@@ -3,8 +3,9 @@
 Rules and the normaliser quote units as UCUM codes because that is what the knowledge and the labs
 use (`mL/min/{1.73_m2}`); a clinician reading a card should see the unit as it is written on a lab
 report. The display names are a column of the knowledge unit table (units.json "display"), applied
-here to every text a card shows, just before the card is rendered. The clinical values themselves
-are not touched: "260 pg/mL" stays "260 pg/mL".
+here to every text a card shows, just before the card is rendered. Values as the lab sent them (the
+evidence's "as received" and the summary) keep the lab's spelling ("0.43 umol/L"); only UCUM braces
+go, since no lab report prints them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def _item(display: Any, item: EvidenceItem) -> EvidenceItem:
     return replace(
         item,
         label=display.rewrite(item.label),
-        as_received=display.rewrite(item.as_received),
+        as_received=display.rewrite(item.as_received, braces_only=True),  # as the lab sent it, minus braces
         converted=_rewrite(display, item.converted),
         note=_rewrite(display, item.note),
     )
@@ -44,7 +45,7 @@ def with_display_units(finding: Finding, kb: Any) -> Finding:
         return finding
     return replace(
         finding,
-        summary=display.rewrite(finding.summary),
+        summary=display.rewrite(finding.summary, braces_only=True),  # the key value as the lab sent it
         rationale=tuple(display.rewrite(r) for r in finding.rationale),
         evidence=tuple(_item(display, e) for e in finding.evidence),
         thresholds=tuple(_threshold(display, t) for t in finding.thresholds),

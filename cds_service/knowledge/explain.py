@@ -58,11 +58,15 @@ class UnitDisplay:
         """The display name of a unit code; an unknown code is returned as it is."""
         return self.names.get(code, code)
 
-    def rewrite(self, text: str) -> str:
-        """`text` with every unit code written as people write it."""
+    def rewrite(self, text: str, *, braces_only: bool = False) -> str:
+        """`text` with every unit code written as people write it.
+
+        `braces_only` rewrites only codes with braces: for values as the lab sent them ("0.43 umol/L"
+        stays as sent, "58 mL/min/{1.73_m2}" still loses its braces).
+        """
         if not text:
             return text
-        if self._after_number is not None:
+        if self._after_number is not None and not braces_only:
             text = self._after_number.sub(lambda m: (m.group(1) or " ") + self.names[m.group(2)], text)
         if self._braced is not None:
             text = self._braced.sub(lambda m: self.names[m.group(0)], text)
