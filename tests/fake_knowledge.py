@@ -88,9 +88,14 @@ _THRESHOLDS: dict[str, tuple[float, str, str, str]] = {
     "dose.folate-prophylaxis-max-mg": (1, "mg/d", "design", "design-convention"),
     "policy.exclude-leucovorin": (1, "{flag}", "design", "design-convention"),
     "policy.exclude-contraceptive-levomefolate": (1, "{flag}", "design", "design-convention"),
+    "policy.lab-offers-b12-with-metabolites": (0, "{flag}", "design", "aan-2009"),
 }
 
 _CITATIONS = {
+    "aan-2009": (
+        "England et al. Neurology 2009;72:185-192 (AAN practice parameter)",
+        "https://doi.org/10.1212/01.wnl.0000336370.51010.a1",
+    ),
     "nice-ng239": (
         "NICE NG239: Vitamin B12 deficiency in over 16s (2024)",
         "https://www.nice.org.uk/guidance/ng239",

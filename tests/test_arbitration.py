@@ -28,7 +28,7 @@ def keys(f: Finding) -> list[tuple[str, str]]:
 
 def test_the_precedence_is_data_in_the_registry():
     ranks = b12_state_precedence()
-    assert sorted(ranks, key=ranks.get)[:3] == ["urgent-neuro-review", "b12-untreated", "mma-testing"]
+    assert sorted(ranks, key=ranks.get) == ["urgent-neuro-review", "b12-untreated", "mma-testing", "b12-testing"]
     assert "folate-without-b12" not in ranks and "nitrous-oxide-risk" not in ranks
 
 
@@ -86,7 +86,8 @@ def test_single_cards_pass_through_unchanged():
     assert arbitrate([]) == []
 
 
-FAMILIES = ["urgent-neuro-review", "b12-untreated", "mma-testing", "folate-without-b12", "nitrous-oxide-risk"]
+FAMILIES = ["urgent-neuro-review", "b12-untreated", "mma-testing", "b12-testing", "folate-without-b12",
+            "nitrous-oxide-risk"]
 ACTIONS = [(LAB, "mma"), (LAB, "b12-total"), (LAB, "homocysteine"), (MED, "hydroxocobalamin-im"),
            (MED, "hydroxocobalamin-im-neuro"), (MED, "cyanocobalamin-oral"), ("referral", "neurology-urgent"),
            ("advice", "advice-draw-before-treatment")]

@@ -85,7 +85,7 @@ def test_non_numeric_threshold_names_file_and_field(kb_copy):
 
 def test_missing_threshold_key_is_an_error(kb_copy):
     _edit(kb_copy / "thresholds.json", lambda d: d["thresholds"].pop())
-    missing = "policy.exclude-contraceptive-levomefolate"
+    missing = "policy.lab-offers-b12-with-metabolites"
     with pytest.raises(KnowledgeError, match=f"required threshold key '{missing}' missing"):
         load_knowledge(kb_copy)
 

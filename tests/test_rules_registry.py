@@ -51,6 +51,7 @@ def test_the_registry_is_keyed_by_the_card_topic_codes():
         "urgent-neuro-review",
         "b12-untreated",
         "nitrous-oxide-risk",
+        "b12-testing",
     }
 
 
@@ -62,7 +63,7 @@ def test_evaluate_families_runs_only_the_named_families_in_order(kb):
 
 def test_an_unknown_family_is_a_configuration_error_not_silence(kb):
     with pytest.raises(UnknownFamily):
-        evaluate_families(assessed(record(), kb), kb, ["mma-testing", "b12-testing"])
+        evaluate_families(assessed(record(), kb), kb, ["mma-testing", "no-such-family"])
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))

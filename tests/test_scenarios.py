@@ -116,6 +116,8 @@ def assert_one_answer_per_problem(scenario: dict[str, Any], cards: list[dict]) -
     assert not repeated, f"suggestion offered twice in one response (4.6 D1): {repeated}"
     for card in cards:
         offered = [b12_products_offered(s) for s in card.get("suggestions", [])]
+        assert all(len(products) <= 1 for products in offered), (
+            f"{card['source']['topic']['code']}: one suggestion creates both oral and IM B12 (4.6 D1)")
         if len(set().union(*offered)) > 1 if offered else False:
             assert card.get("selectionBehavior") == "at-most-one", (
                 f"{card['source']['topic']['code']}: oral and IM B12 offered as selectable together "

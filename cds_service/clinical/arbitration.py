@@ -4,7 +4,8 @@ The families speak independently; a chart with several findings would otherwise 
 *and* an untreated-deficiency card offering the same hydroxocobalamin order. Arbitration:
 
 1. keeps at most one card about the patient's B12 state, by the families' precedence (urgent >
-   untreated > MMA > testing). The lower cards' unique evidence, tests, thresholds, citations and
+   untreated > MMA > testing: b12-testing never shows beside another B12-state card, D8). The lower
+   cards' unique evidence, tests, thresholds, citations and
    caveats fold into the kept one, its indicator is the highest of them (arbitration never lowers
    the highest indicator), and its trigger names what was folded so a safety officer can trace it.
    A lower card's B12 treatment is not folded when the kept card already treats: regimens are
@@ -22,19 +23,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from .findings import EvidenceItem, Finding, ProposedAction
-from .rules import FAMILIES
+from .findings import Finding, ProposedAction
+from .rules import B12_STATE_PRECEDENCE
+from .rules.common import unique_evidence
 
 TREATMENT_KINDS = frozenset({"order-medication"})
 
 
 def b12_state_precedence() -> dict[str, int]:
-    """Family -> precedence for the B12-state families, from the registry."""
-    return {
-        name: spec.b12_state_precedence
-        for name, spec in FAMILIES.items()
-        if spec.b12_state_precedence is not None
-    }
+    """Family -> rank (0 answers first) for the B12-state families, from the registry."""
+    return {name: rank for rank, name in enumerate(B12_STATE_PRECEDENCE)}
 
 
 def arbitrate(findings: Sequence[Finding], precedence: Mapping[str, int] | None = None) -> list[Finding]:
@@ -80,7 +78,7 @@ def fold(top: Finding, lower: Finding) -> Finding:
         top,
         trigger=f"{top.trigger}+{lower.family}:{lower.trigger}",
         indicator=indicator,
-        evidence=_union_evidence(top.evidence, lower.evidence),
+        evidence=unique_evidence(top.evidence + lower.evidence),
         thresholds=_union(top.thresholds, lower.thresholds),
         citations=_union(top.citations, lower.citations),
         actions=_advice_last(top.actions + tuple(extra)),
@@ -112,18 +110,3 @@ def _advice_last(actions: Iterable[ProposedAction]) -> tuple[ProposedAction, ...
 
 def _union(first: Iterable, second: Iterable) -> tuple:
     return tuple(dict.fromkeys([*first, *second]))
-
-
-def _evidence_key(item: EvidenceItem) -> tuple[str, str, str]:
-    """The same record shown by two families (with different notes) is one row."""
-    return item.kind, item.reference or item.label, item.as_received
-
-
-def _union_evidence(first: Sequence[EvidenceItem], second: Sequence[EvidenceItem]) -> tuple[EvidenceItem, ...]:
-    seen = {_evidence_key(e) for e in first}
-    extra: list[EvidenceItem] = []
-    for item in second:
-        if _evidence_key(item) not in seen:
-            seen.add(_evidence_key(item))
-            extra.append(item)
-    return tuple(first) + tuple(extra)

@@ -10,12 +10,13 @@ A resource that maps to no concept is skipped after one or two dict lookups.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 from cds_service.clinical import units as dose
-from cds_service.clinical.concepts import CONDITION_CLASSES, MEDICATION_CLASSES
+from cds_service.clinical.concepts import B12_REPLACEMENT, CONDITION_CLASSES, FOLIC_ACID, MEDICATION_CLASSES
 from cds_service.clinical.record import (
     CodeRef,
     LabResult,
@@ -445,31 +446,56 @@ def _medication(res: dict, kb: Knowledge, index: dict[str, dict], *, is_draft: b
     )
 
 
+# The ingredient whose strength a dose decision reads (4.6 D3): B12 decides cover, folic acid decides
+# the pregnancy prophylaxis exclusion; a combination product is judged by its B12 content.
+DOSE_CLASSES = (B12_REPLACEMENT, FOLIC_ACID)
+_NAME_PARTS = re.compile(r"\s+/\s+|\s+\+\s+|\s+with\s+", re.IGNORECASE)
+
+
+def _dose_class(classes: frozenset[str]) -> str | None:
+    return next((c for c in DOSE_CLASSES if c in classes), None)
+
+
 def _unit_strength(
     kb: Knowledge, classes: frozenset[str], ingredients: list, names: list[str | None], product: ProductInfo | None
 ) -> tuple[dose.StrengthInfo | None, StrengthSource | None]:
     """Strength of one unit, in the order of clinical-reference 4.6 D3 (after the dosage itself).
 
-    Medication.ingredient.strength (the ingredient of a class this product belongs to, or the only
-    one), then the one strength an RxNorm-style name states, then the knowledge's product table.
+    Medication.ingredient.strength, then the strength an RxNorm-style name states, then the
+    knowledge's product table. In a combination product only the strength of the dose-deciding
+    ingredient is read (B12, else folic acid); when it cannot be told apart, nothing is guessed.
     """
-    relevant = []
+    wanted = _dose_class(classes)
+    strengths = []
     for ingredient in ingredients:
         item = _dict(ingredient.get("itemCodeableConcept"))
         item_classes, _ = _classify(kb, _codings(item), MEDICATION_CLASSES)
-        named = kb.medication_classes_for_text(_str(item.get("text")))
-        if (item_classes | named) & classes or len(ingredients) == 1:
-            relevant.append(dose.strength_from_ratio(ingredient.get("strength")))
-    found = {s for s in relevant if s is not None}
+        item_classes = item_classes | kb.medication_classes_for_text(_str(item.get("text")))
+        if len(ingredients) == 1 or (wanted is not None and wanted in item_classes):
+            strengths.append(dose.strength_from_ratio(ingredient.get("strength")))
+    found = {s for s in strengths if s is not None}
     if len(found) == 1:
         return found.pop(), "Medication.ingredient.strength"
     for name in names:
-        from_name = dose.strength_from_name(name)
+        from_name = _name_strength(kb, name, wanted)
         if from_name is not None:
             return from_name, "product name"
     if product is not None and product.strength_mg is not None:
         return product, "product table"
     return None, None
+
+
+def _name_strength(kb: Knowledge, name: str | None, wanted: str | None) -> dose.StrengthInfo | None:
+    """The strength a product name states for the dose-deciding ingredient ("... / cyanocobalamin 1 mg / ...")."""
+    if not name:
+        return None
+    parts = _NAME_PARTS.split(name)
+    if len(parts) == 1:
+        return dose.strength_from_name(name)
+    if wanted is None:
+        return None
+    matching = [p for p in parts if wanted in kb.medication_classes_for_text(p)]
+    return dose.strength_from_name(matching[0]) if len(matching) == 1 else None
 
 
 def _medication_period(res: dict, rt: str) -> tuple[datetime | None, datetime | None]:

@@ -56,11 +56,12 @@ REQUIRED_THRESHOLD_KEYS: tuple[str, ...] = (
     "dose.folate-prophylaxis-max-mg",
     "policy.exclude-leucovorin",
     "policy.exclude-contraceptive-levomefolate",
+    "policy.lab-offers-b12-with-metabolites",
 )
 REQUIRED_CITATION_IDS: tuple[str, ...] = (
     "nice-ng239", "bsh-2014", "lindenbaum-1988", "paris-2023", "hashi-2025", "mhra-metformin-2022",
     "bnf-b12-dosing", "nhs-lothian-referral", "who-haemoglobin-2011", "pfeiffer-2016", "mayo-mma",
-    "design-convention",
+    "design-convention", "aan-2009",
 )
 REQUIRED_ORDERABLE_KEYS: tuple[str, ...] = (
     "b12-total", "b12-active", "mma", "homocysteine", "folate-serum", "fbc", "egfr", "creatinine",

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ..findings import Finding
-from . import b12_untreated, folate_without_b12, mma_testing, nitrous_oxide_risk, urgent_neuro_review
+from . import b12_testing, b12_untreated, folate_without_b12, mma_testing, nitrous_oxide_risk, urgent_neuro_review
 from .common import KnowledgeView
 
 if TYPE_CHECKING:
@@ -30,22 +30,25 @@ Rule = Callable[["Assessment", KnowledgeView], list[Finding]]
 class FamilySpec:
     name: str
     evaluate: Rule
-    # Cards about the patient's B12 state: at most one per response, lowest number wins (4.6 D1).
-    # None: a card about a drug being ordered or taken, kept separate from the B12-state card.
-    b12_state_precedence: int | None
+    # "b12-state": a card about the patient's B12 state, at most one per response (4.6 D1);
+    # "drug": about a drug being ordered or taken, kept separate from the B12-state card.
+    kind: Literal["b12-state", "drug"]
     # Still answers when required data is unobtainable: missing an urgent neurological red flag costs
     # more than a partial answer (the card names the missing inputs).
     answers_when_degraded: bool = False
 
 
 FAMILY_SPECS: tuple[FamilySpec, ...] = (
-    FamilySpec(urgent_neuro_review.FAMILY, urgent_neuro_review.evaluate, 0, answers_when_degraded=True),
-    FamilySpec(b12_untreated.FAMILY, b12_untreated.evaluate, 1),
-    FamilySpec(mma_testing.FAMILY, mma_testing.evaluate, 2),
-    FamilySpec(folate_without_b12.FAMILY, folate_without_b12.evaluate, None),
-    FamilySpec(nitrous_oxide_risk.FAMILY, nitrous_oxide_risk.evaluate, None),
+    FamilySpec(urgent_neuro_review.FAMILY, urgent_neuro_review.evaluate, "b12-state", answers_when_degraded=True),
+    FamilySpec(b12_untreated.FAMILY, b12_untreated.evaluate, "b12-state"),
+    FamilySpec(mma_testing.FAMILY, mma_testing.evaluate, "b12-state"),
+    FamilySpec(b12_testing.FAMILY, b12_testing.evaluate, "b12-state"),
+    FamilySpec(folate_without_b12.FAMILY, folate_without_b12.evaluate, "drug"),
+    FamilySpec(nitrous_oxide_risk.FAMILY, nitrous_oxide_risk.evaluate, "drug"),
 )
 FAMILIES: dict[str, FamilySpec] = {spec.name: spec for spec in FAMILY_SPECS}
+# 4.6 D1 precedence, highest first: when several B12-state cards speak, the first one answers.
+B12_STATE_PRECEDENCE: tuple[str, ...] = tuple(spec.name for spec in FAMILY_SPECS if spec.kind == "b12-state")
 
 
 class UnknownFamily(KeyError):
@@ -69,4 +72,13 @@ def evaluate_families(assessment: Assessment, kb: KnowledgeView, families: Itera
     return findings
 
 
-__all__ = ["FAMILIES", "FAMILY_SPECS", "FamilySpec", "Rule", "UnknownFamily", "degraded_families", "evaluate_families"]
+__all__ = [
+    "B12_STATE_PRECEDENCE",
+    "FAMILIES",
+    "FAMILY_SPECS",
+    "FamilySpec",
+    "Rule",
+    "UnknownFamily",
+    "degraded_families",
+    "evaluate_families",
+]

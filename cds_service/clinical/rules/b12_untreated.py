@@ -51,6 +51,7 @@ from .common import (
     short,
     summary,
     unique,
+    unique_evidence,
     window_text,
 )
 from .cover import cover_evidence
@@ -134,7 +135,7 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
             indicator=indicator,
             summary=summary(_summary(a, trigger, mma, pregnancy_check)),
             rationale=_rationale(a, trigger, pregnancy_check),
-            evidence=unique(evidence),
+            evidence=unique_evidence(evidence),
             thresholds=unique(thresholds),
             citations=unique(citations),
             actions=_actions(a, kb, pregnancy_check),
@@ -147,8 +148,7 @@ def _summary(a: Assessment, trigger: str, mma: MmaAssessment | None, pregnancy: 
     text = b12_summary_text(a.b12)
     untreated = "no B12 replacement counted" if a.cover.uncounted else "no B12 replacement on record"
     if trigger == "U-PA":
-        cause = a.autoimmune_cause[0].code.display or "Pernicious anaemia"
-        return f"{short(cause)} with {untreated}: lifelong B12 replacement is needed"
+        return f"Pernicious anaemia coded with {untreated}: lifelong B12 replacement is needed"
     if trigger == "U-MMA":
         return f"Borderline B12 with raised MMA and {untreated}: treat as B12 deficiency"
     if a.neuro.any:

@@ -9,6 +9,7 @@ same across families: value as received, value as interpreted in the canonical u
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -273,6 +274,24 @@ def band(kb: KnowledgeView, low_key: str, high_key: str, name: str) -> Threshold
 
 def unique(items: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(items))
+
+
+def evidence_key(item: EvidenceItem) -> tuple[str, str, str]:
+    """One row per piece of patient data: the same record reached by two paths is one row."""
+    return item.kind, item.reference or item.label, item.as_received
+
+
+def unique_evidence(items: Iterable[EvidenceItem]) -> tuple[EvidenceItem, ...]:
+    """Evidence rows in first-seen order, the notes of repeated records joined into one row."""
+    rows: dict[tuple[str, str, str], EvidenceItem] = {}
+    for item in items:
+        key = evidence_key(item)
+        first = rows.get(key)
+        if first is None:
+            rows[key] = item
+        elif item.note and item.note not in (first.note or ""):
+            rows[key] = replace(first, note=f"{first.note}; {item.note}" if first.note else item.note)
+    return tuple(rows.values())
 
 
 _INPUT_NAMES = {

@@ -36,6 +36,7 @@ from .common import (
     record_caveats,
     summary,
     unique,
+    unique_evidence,
 )
 from .folate_context import FolateContext
 from .neuro import NeuroPicture
@@ -125,7 +126,7 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
             indicator=indicator,
             summary=summary(_summary(ctx, neuro, deficient)),
             rationale=_rationale(ctx, neuro, bool(methotrexate)),
-            evidence=unique(evidence),
+            evidence=unique_evidence(evidence),
             thresholds=unique(thresholds),
             citations=unique(citations),
             actions=_actions(record, kb, ctx, neuro, bool(pregnancies)),

@@ -55,6 +55,7 @@ from .common import (
     since,
     summary,
     unique,
+    unique_evidence,
     usable_results,
     window_text,
 )
@@ -169,7 +170,7 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
             indicator=indicator,
             summary=summary(_summary(a, triggers, b12_summary_text(b12))),
             rationale=_rationale(a, triggers, risk_only),
-            evidence=unique(evidence),
+            evidence=unique_evidence(evidence),
             thresholds=unique(thresholds),
             citations=unique(citations),
             actions=_actions(a, kb, triggers, pregnant_total),

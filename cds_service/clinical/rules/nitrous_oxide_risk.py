@@ -29,6 +29,7 @@ from .common import (
     record_caveats,
     summary,
     unique,
+    unique_evidence,
 )
 from .orderables import ADVICE_N2O_ALTERNATIVE, HYDROXOCOBALAMIN_IM, HYDROXOCOBALAMIN_IM_NEURO
 
@@ -117,7 +118,7 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
                 "Check B12 status before exposure or consider an alternative agent; if nitrous oxide is "
                 "needed, replace B12 first.",
             ),
-            evidence=unique(evidence),
+            evidence=unique_evidence(evidence),
             thresholds=unique(thresholds),
             citations=("paris-2023", "nice-ng239"),
             actions=tuple(a for a in actions if a.kind == "advice" or a.key in kb.orderables),

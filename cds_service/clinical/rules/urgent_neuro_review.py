@@ -41,6 +41,7 @@ from .common import (
     since,
     summary,
     unique,
+    unique_evidence,
     usable_results,
 )
 from .cover import cover_evidence
@@ -156,7 +157,7 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
             indicator=Indicator.CRITICAL,
             summary=summary(_summary(triggers, b12_summary_text(b12), spinal)),
             rationale=_rationale(triggers, spinal),
-            evidence=unique(evidence),
+            evidence=unique_evidence(evidence),
             thresholds=unique(thresholds),
             citations=unique(citations),
             actions=_actions(a, kb, triggers, spinal),
