@@ -61,9 +61,9 @@ def test_mma_card_folds_into_urgent_without_repeating_its_tests():
 
 def test_drug_cards_stay_but_give_up_what_the_b12_card_already_offers():
     urgent = finding("urgent-neuro-review", Indicator.CRITICAL, (LAB, "b12-total"), (MED, "hydroxocobalamin-im-neuro"),
-                     ("advice", "advice-draw-before-treatment"))
+                     ("advice", "advice-n2o-alternative"))
     folate = finding("folate-without-b12", Indicator.CRITICAL, (LAB, "b12-total"), (MED, "hydroxocobalamin-im-neuro"),
-                     ("advice", "advice-draw-before-treatment"))
+                     ("advice", "advice-n2o-alternative"))
     cards = arbitrate([folate, urgent])
     assert [c.family for c in cards] == ["urgent-neuro-review", "folate-without-b12"]
     assert keys(cards[1]) == []
@@ -90,7 +90,7 @@ FAMILIES = ["urgent-neuro-review", "b12-untreated", "mma-testing", "b12-testing"
             "nitrous-oxide-risk"]
 ACTIONS = [(LAB, "mma"), (LAB, "b12-total"), (LAB, "homocysteine"), (MED, "hydroxocobalamin-im"),
            (MED, "hydroxocobalamin-im-neuro"), (MED, "cyanocobalamin-oral"), ("referral", "neurology-urgent"),
-           ("advice", "advice-draw-before-treatment")]
+           ("advice", "advice-n2o-alternative")]
 findings_strategy = st.lists(
     st.builds(
         lambda family, indicator, actions: finding(family, indicator, *actions),

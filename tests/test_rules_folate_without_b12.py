@@ -105,7 +105,7 @@ def test_a_valid_normal_active_b12_excludes_deficiency(kb, value, fires):
 
 def test_borderline_b12_without_mma_is_not_excluded_and_mma_is_suggested(kb):
     finding = one(record(folic(), b12(200)), kb)
-    assert c.MMA in action_keys(finding) and "no MMA" in finding.rationale[1]
+    assert c.MMA in action_keys(finding) and "no MMA" in finding.rationale[0]
 
 
 def test_borderline_b12_with_normal_mma_excludes_deficiency(kb):
@@ -115,7 +115,7 @@ def test_borderline_b12_with_normal_mma_excludes_deficiency(kb):
 
 def test_borderline_b12_with_raised_mma_is_not_excluded(kb):
     finding = one(record(folic(), b12(200, 30), mma(0.6, 10)), kb)
-    assert c.MMA not in action_keys(finding) and "MMA is raised" in finding.rationale[1]
+    assert c.MMA not in action_keys(finding) and "MMA is raised" in finding.rationale[0]
 
 
 def test_a_normal_mma_drawn_on_replacement_cannot_exclude_deficiency(kb):

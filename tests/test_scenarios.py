@@ -42,7 +42,8 @@ SCENARIOS = load_scenarios()
 B12_STATE_TOPICS = {"urgent-neuro-review", "b12-untreated", "mma-testing", "b12-testing"}  # 4.6 D1
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 B12_PRODUCTS = {"5514", "11248"}  # hydroxocobalamin (IM), cyanocobalamin (oral): exclusive alternatives
-FAMILIES = {"mma-testing", "folate-without-b12", "urgent-neuro-review", "b12-untreated", "nitrous-oxide-risk"}
+FAMILIES = {"mma-testing", "folate-without-b12", "urgent-neuro-review", "b12-untreated", "nitrous-oxide-risk",
+            "b12-testing"}
 HOOK_FAMILIES = {
     hook: set(load_json(path)["families"])
     for path in sorted((FIXTURES.parent / "hooks").glob("*.json"))

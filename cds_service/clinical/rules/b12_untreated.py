@@ -159,26 +159,25 @@ def _summary(a: Assessment, trigger: str, mma: MmaAssessment | None, pregnancy: 
 
 
 def _rationale(a: Assessment, trigger: str, pregnancy: bool) -> tuple[str, ...]:
+    """Why (what the record shows) and what to do, in two or three sentences."""
     first = {
-        "U-MMA": "B12 deficiency is confirmed by a raised MMA with a borderline B12.",
+        "U-MMA": "A raised MMA with a borderline B12 confirms B12 deficiency.",
         "U-PA": "Pernicious anaemia is an irreversible cause of B12 deficiency: replacement is needed for life "
         "(NICE NG239), whatever the current B12 level.",
     }.get(trigger, "The latest valid B12 is in the deficient band (NICE NG239).")
     if a.cover.uncounted:
-        second = "The B12 products on record do not count as replacement as recorded (see evidence): confirm the dose."
+        first += " The B12 products on record do not count as replacement as recorded: confirm the dose."
     else:
-        second = "No B12 product is on record."
-    lines = [first, second]
+        first += " No B12 product is on record."
     if a.neuro.any:
-        lines.append(
-            "With neurological symptoms use the neurological regimen and do not delay treatment "
-            "(BSH 2014; BNF)."
-        )
-    if pregnancy:
-        lines.append("In pregnancy total B12 falls physiologically; active B12 is the preferred test.")
-    if a.risk.n2o_exposed:
-        lines.append("After nitrous oxide exposure IM hydroxocobalamin is used (Paris 2023).")
-    return tuple(lines)
+        act = "With neurological symptoms, start hydroxocobalamin on the neurological regimen now (BSH 2014; BNF)."
+    elif pregnancy:
+        act = "In pregnancy total B12 falls physiologically: confirm with active B12, then treat."
+    elif a.risk.n2o_exposed:
+        act = "After nitrous oxide exposure treat with IM hydroxocobalamin (Paris 2023)."
+    else:
+        act = "Start B12 replacement: IM hydroxocobalamin, or oral cyanocobalamin as an option (BNF; NICE NG239)."
+    return (first, act)
 
 
 def _actions(a: Assessment, kb: KnowledgeView, pregnancy: bool) -> tuple[ProposedAction, ...]:

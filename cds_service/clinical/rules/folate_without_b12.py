@@ -41,7 +41,6 @@ from .common import (
 from .folate_context import FolateContext
 from .neuro import NeuroPicture
 from .orderables import (
-    ADVICE_DRAW_BEFORE_TREATMENT,
     CYANOCOBALAMIN_ORAL,
     HYDROXOCOBALAMIN_IM,
     HYDROXOCOBALAMIN_IM_NEURO,
@@ -146,18 +145,20 @@ def _summary(ctx: FolateContext, neuro: NeuroPicture, deficient: bool) -> str:
 
 
 def _rationale(ctx: FolateContext, neuro: NeuroPicture, methotrexate: bool) -> tuple[str, ...]:
+    """Why (folate masks the anaemia; deficiency not excluded, read from the record) and what to do."""
     last = b12_summary_text(ctx.b12) if ctx.b12.index is not None else "none valid in the look-back"
     lines = [
-        "Folic acid can correct anaemia while B12 nerve damage progresses.",
-        f"B12 deficiency has not been excluded: {ctx.reason} (last B12: {last}).",
-        "Give B12 before or together with folic acid (BSH 2014; BNF).",
+        f"Folic acid can correct the anaemia while B12 nerve damage progresses, and B12 deficiency is not "
+        f"excluded: {ctx.reason} (last B12: {last}).",
     ]
+    act = "Give B12 before or together with folic acid (BSH 2014; BNF)"
     if neuro.any:
-        lines.append("Neurological symptoms are present: treat as possible B12 neuropathy without delay.")
+        act += "; with neurological symptoms, without delay"
+    if ctx.b12.index is None:
+        act += "; draw B12 before the first dose, but do not wait for the result"
+    lines.append(act + ".")
     if methotrexate:
         lines.append("Methotrexate is co-prescribed, so the folate is probably for methotrexate toxicity.")
-    if ctx.b12.index is None:
-        lines.append("Draw B12 (and folate) before the first B12 dose, but do not wait for the result.")
     if ctx.on_drafts and ctx.b12.status == "deficient":
         # Never a delete suggestion (a client may apply it half way): the clinician decides on the draft.
         lines.append("B12 is deficient: if the folic acid was meant for this anaemia, cancel the draft and "
@@ -181,8 +182,6 @@ def _actions(
         actions.append(ProposedAction("order-medication", HYDROXOCOBALAMIN_IM))
         if not ctx.n2o:
             actions.append(ProposedAction("order-medication", CYANOCOBALAMIN_ORAL))
-    if any(a.kind == "order-lab" for a in actions):
-        actions.append(ProposedAction("advice", ADVICE_DRAW_BEFORE_TREATMENT))
     return tuple(a for a in actions if a.kind == "advice" or a.key in kb.orderables)
 
 

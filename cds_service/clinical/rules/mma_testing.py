@@ -201,28 +201,25 @@ def _summary(a: Assessment, triggers: list[str], b12_text: str) -> str:
 
 
 def _rationale(a: Assessment, triggers: list[str], risk_only: bool) -> tuple[str, ...]:
+    """Why MMA (one sentence per trigger, at most two) and what it answers."""
     status = a.b12.status
     lines = []
-    if "R1-A" in triggers:
-        lines.append(
-            "The latest valid B12 is in the indeterminate band, where deficiency is possible but unproven."
-        )
-        if risk_only:
-            lines.append(
-                "There are risk factors but no symptom or sign: MMA here is a local extension of NICE NG239, "
-                "which recommends MMA for an indeterminate B12 with symptoms or signs."
-            )
-        else:
-            lines.append("NICE NG239 recommends MMA when B12 is indeterminate and symptoms or signs are present.")
-        if a.order_hook:
-            lines.append("A repeat B12 is being ordered; MMA answers the question the borderline B12 left open.")
+    if "R1-C" in triggers:
+        lines.append("Nitrous oxide inactivates B12, so the serum level is often normal: MMA and homocysteine "
+                     "show tissue deficiency (NICE NG239; Paris 2023).")
     if "R1-P" in triggers:
-        lines.append(
-            f"The latest total B12 is in the {status} band, but total B12 falls physiologically in "
-            "pregnancy; NICE NG239 prefers active B12 in pregnancy."
-        )
-        if status == "indeterminate":
-            lines.append("If active B12 is also borderline, MMA can confirm deficiency.")
+        lines.append(f"Total B12 is {status} but falls physiologically in pregnancy; NICE NG239 prefers active "
+                     "B12, then MMA if still borderline.")
+    if "R1-A" in triggers:
+        if a.order_hook:
+            lines.append("A repeat B12 is being ordered after a borderline result with a neurological symptom; "
+                         "MMA, the second-line test, answers what the B12 left open (NICE NG239; BSH 2014).")
+        elif risk_only:
+            lines.append("B12 is borderline with risk factors but no symptom or sign: MMA here is a local "
+                         "extension of NICE NG239, which recommends it when symptoms or signs are present.")
+        else:
+            lines.append("B12 is borderline, where deficiency is possible but unproven; NICE NG239 recommends MMA "
+                         "when symptoms or signs are present.")
     if "R1-B" in triggers:
         why = [
             w
@@ -237,13 +234,9 @@ def _rationale(a: Assessment, triggers: list[str], risk_only: bool) -> tuple[str
             + (join_words(why) or "recent nitrous oxide use")
             + " make a misleadingly normal level possible (BSH 2014; Lindenbaum 1988)."
         )
-    if "R1-C" in triggers:
-        lines.append(
-            "Nitrous oxide inactivates B12: the serum level is often normal, so NICE NG239 and Paris 2023 "
-            "advise MMA and homocysteine."
-        )
+    lines = lines[:2]
     if status == "none":
-        lines.append("No valid B12 in the look-back: a B12 level is also worth measuring.")
+        lines.append("There is no valid B12 in the look-back: measure B12 too.")
     return tuple(lines)
 
 

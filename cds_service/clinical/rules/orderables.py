@@ -19,4 +19,3 @@ NEUROLOGY_URGENT_NEUROPATHY: Final = "neurology-urgent-neuropathy"  # isolated s
 # Advice keys: no order, rendered in the card detail from the card wording data.
 ADVICE_N2O_ABSTINENCE: Final = "advice-n2o-abstinence"
 ADVICE_N2O_ALTERNATIVE: Final = "advice-n2o-alternative"
-ADVICE_DRAW_BEFORE_TREATMENT: Final = "advice-draw-before-treatment"

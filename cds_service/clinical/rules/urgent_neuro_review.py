@@ -48,7 +48,6 @@ from .cover import cover_evidence
 from .mma import homocysteine_caveats
 from .neuro import neuro_thresholds
 from .orderables import (
-    ADVICE_DRAW_BEFORE_TREATMENT,
     ADVICE_N2O_ABSTINENCE,
     FBC,
     HYDROXOCOBALAMIN_IM_NEURO,
@@ -179,31 +178,20 @@ def _summary(triggers: list[str], b12_text: str, spinal: bool) -> str:
 
 
 def _rationale(triggers: list[str], spinal: bool) -> tuple[str, ...]:
-    lines = []
-    if "R3-A" in triggers:
-        lines.append(
-            "Nitrous oxide inactivates B12 and can cause subacute combined degeneration with a normal "
-            "B12 level (Paris 2023)."
-        )
-    if "R3-B" in triggers:
-        lines.append("A spinal cord disorder is coded together with B12-related evidence.")
-    if "R3-C" in triggers:
-        lines.append("B12 biochemistry is abnormal and a new neurological red flag has appeared.")
-    if "R3-D" in triggers:
-        lines.append(
-            "Folate is given without B12 while deficiency is not excluded and there are neurological "
-            "symptoms: folate can mask the anaemia while nerve damage progresses."
-        )
-    if spinal:
-        lines.append(
-            "Spinal cord symptoms warrant same-day review (NHS Lothian); do not delay treatment for "
-            "results (BSH 2014)."
-        )
-    else:
-        lines.append("Arrange urgent neurology review and do not delay treatment for results (BSH 2014).")
+    """Why (the trigger, one sentence) and what to do (one sentence): the card anatomy's two lines."""
+    why = {
+        "R3-B": "A spinal cord disorder is coded together with B12-related evidence.",
+        "R3-C": "B12 biochemistry is abnormal and a new neurological red flag has appeared.",
+        "R3-A": "Nitrous oxide inactivates B12 and can cause subacute combined degeneration even with a normal "
+        "B12 level (Paris 2023).",
+        "R3-D": "Folate is given without B12 while deficiency is not excluded, and there are neurological "
+        "symptoms: folate can mask the anaemia while nerve damage progresses.",
+    }
+    lines = [why[t] for t in ("R3-B", "R3-C", "R3-A", "R3-D") if t in triggers][:2]
+    review = "Same-day neurology review (NHS Lothian)" if spinal else "Urgent neurology review"
     lines.append(
-        "Draw B12, folate, MMA, homocysteine and FBC before the first injection, then give "
-        "hydroxocobalamin on the neurological regimen (BNF)."
+        f"{review}; draw B12, folate, MMA, homocysteine and FBC, then start hydroxocobalamin on the "
+        "neurological regimen without waiting for results (BSH 2014; BNF)."
     )
     return tuple(lines)
 
@@ -223,7 +211,6 @@ def _actions(a: Assessment, kb: KnowledgeView, triggers: list[str], spinal: bool
         actions.append(ProposedAction("order-lab", key))
     if not a.cover.parenteral:
         actions.append(ProposedAction("order-medication", HYDROXOCOBALAMIN_IM_NEURO))
-    actions.append(ProposedAction("advice", ADVICE_DRAW_BEFORE_TREATMENT))
     if "R3-A" in triggers:
         actions.append(ProposedAction("advice", ADVICE_N2O_ABSTINENCE))
     return tuple(a for a in actions if a.kind == "advice" or a.key in kb.orderables)
