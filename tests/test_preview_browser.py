@@ -369,8 +369,7 @@ def test_pasted_request_is_sent_to_the_service_for_its_hook(page: Any) -> None:
     page.click("#run-paste")
     page.wait_for_selector("article.cds-card")
     topics = page.locator("article.cds-card").evaluate_all("cs => cs.map(c => c.dataset.topic)")
-    # one card per problem (clinical-reference 4.6 D1): the urgent card absorbs the MMA card
-    assert sorted(topics) == ["urgent-neuro-review"]
+    assert sorted(topics) == ["urgent-neuro-review"]  # the MMA card folds into it (4.6 D1)
     assert page.locator("#hook").input_value() == "patient-view"
     assert "POST /cds-services/b12-patient-view" in page.locator("#raw-request-label").inner_text()
 
