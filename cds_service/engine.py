@@ -110,7 +110,8 @@ class Engine:
         self.gate = gate  # None: no suppression and nothing recorded (e.g. the evaluate CLI)
 
     def evaluate(
-        self, service: ServiceDefinition, request: HookRequest, fetcher: Fetcher | None = None
+        self, service: ServiceDefinition, request: HookRequest, fetcher: Fetcher | None = None,
+        base_url: str | None = None,
     ) -> Evaluation:
         """Evaluate a validated CDS Hooks request: gather (prefetch, else fetch), then rules.
 
@@ -135,6 +136,7 @@ class Engine:
             context=request.context,
             unavailable=gathered.unavailable,
             families=partial_families if degraded else None,
+            base_url=base_url,
         )
         if degraded and not evaluation.findings:
             # Nothing urgent from the partial data: the EHR must learn the data was unobtainable (412),
@@ -163,8 +165,12 @@ class Engine:
         context: dict[str, Any],
         unavailable: tuple[str, ...] = (),
         families: tuple[str, ...] | None = None,
+        base_url: str | None = None,
     ) -> Evaluation:
-        """Evaluate FHIR resources already gathered (also used by the `evaluate` CLI on Bundles)."""
+        """Evaluate FHIR resources already gathered (also used by the `evaluate` CLI on Bundles).
+
+        `base_url` is the service's public base URL, for the cards' links to /explain (cards/builder.py).
+        """
         t0 = time.perf_counter()
         relevant = relevant_resources(resources, self.kb)  # a few dict lookups each, nothing validated yet
         drafts = draft_order_resources(context)
@@ -190,7 +196,7 @@ class Engine:
         shown = [d.item for d in decisions if d.disposition == "shown"] if decisions is not None else items
         cards = []
         for item in shown:
-            card = build_card(item.finding, self.kb, hook=hook, patient_id=patient_id)
+            card = build_card(item.finding, self.kb, hook=hook, patient_id=patient_id, base_url=base_url)
             card["extension"] = identity_extension(item.identity, item.evidence_hash, item.finding)
             cards.append(card)
         response = {"cards": cards}

@@ -261,6 +261,39 @@ def test_alternative_regimens_are_pick_one_and_each_carries_the_tests(kb):
     assert all(a["type"] == "create" for s in card["suggestions"] for a in s["actions"])
 
 
+def test_no_card_ever_suggests_a_delete(kb):
+    for hook in ("patient-view", "order-select", "order-sign"):
+        for card in all_cards(kb, hook):
+            for suggestion in card.get("suggestions", []):
+                assert all(a["type"] != "delete" for a in suggestion["actions"])
+
+
+def test_suggestion_labels_are_in_sentence_case(kb):
+    for card in all_cards(kb):
+        for suggestion in card.get("suggestions", []):
+            label = suggestion["label"]
+            words = label.split()
+            # after the verb, an ordinary word starts in lower case; acronyms (MMA, B12) may stay
+            assert not any(w[0].isupper() and w[1:].islower() and len(w) > 1 for w in words[1:2]), label
+
+
+def test_override_reason_displays_carry_no_stray_markers(kb):
+    for card in all_cards(kb):
+        for reason in card["overrideReasons"]:
+            assert not set("*#_~") & set(reason["display"]), reason
+
+
+def test_every_card_links_to_its_explanation_page_with_an_absolute_url(kb):
+    f = finding()
+    card = build_cards([f], kb, hook="patient-view", patient_id="p", base_url="https://cds.example.org/b12/")[0]
+    explain = f"https://cds.example.org/b12/explain/{f.family}"
+    assert card["links"][0] == {"label": card["links"][0]["label"], "url": explain, "type": "absolute"}
+    for card in all_cards(kb):
+        assert card["source"]["url"].startswith(("https://", "http://"))
+        family = card["source"]["topic"]["code"]
+        assert any(link["url"].endswith(f"/explain/{family}") for link in card["links"])
+
+
 def test_a_patient_id_is_required_to_build_suggestions(kb):
     with pytest.raises(CardBuildError):
         build_cards([finding()], kb, hook="patient-view", patient_id="")

@@ -1,9 +1,16 @@
 """Findings -> CDS Hooks 2.0 cards.
 
-One card per finding, most urgent first. The card carries what a clinician needs to check the advice
-independently (detail: rationale, evidence table, thresholds with status tags, caveats, guidelines),
-suggestions that create complete draft FHIR resources, and the family's override reasons. The spec's
+One card per finding, most urgent first (arbitration has already made it one card per problem). The
+card follows the card anatomy of conventions.md: a summary, a detail of why and what to do with a
+four-column evidence table and what to check (cards/markdown.py), suggestions that create complete
+draft FHIR resources, the family's override reasons, and links to the guidelines. The spec's
 JSON rule (no null, "", [] or {}) is enforced by pruning every card before it leaves.
+
+Every card links to its family's explanation page (`/explain/<family>`, api/explain.py) and its
+`source.url` is always absolute (that page when the family's source has no web address): clients
+render a missing url as a link to "#". The base URL comes from the HTTP layer (CDS_PUBLIC_BASE_URL
+or the request's own), so no Flask here. Unit codes in the texts are written as people write them
+(cards/units.py). Suggestions only create, never delete.
 """
 
 from __future__ import annotations
@@ -15,28 +22,41 @@ from typing import Any
 from ..clinical.findings import Finding, ProposedAction
 from .markdown import is_web_url, render_detail
 from .resources import resource_for
+from .units import with_display_units
 from .wording import FamilyWording, Wording, load_wording
 
 SUMMARY_MAX = 139
+# For callers with no HTTP request (the evaluate CLI, tests): where `b12-cds serve` listens by default.
+LOCAL_BASE_URL = "http://127.0.0.1:8080"
 
 
 class CardBuildError(ValueError):
     """A finding refers to knowledge the cards cannot resolve (unknown citation or orderable): a bug."""
 
 
-def build_cards(findings: Sequence[Finding], kb: Any, *, hook: str, patient_id: str) -> list[dict[str, Any]]:
+def explanation_url(base_url: str | None, family: str) -> str:
+    """Absolute URL of a family's explanation page under the service's public base URL."""
+    return f"{(base_url or LOCAL_BASE_URL).rstrip('/')}/explain/{family}"
+
+
+def build_cards(
+    findings: Sequence[Finding], kb: Any, *, hook: str, patient_id: str, base_url: str | None = None
+) -> list[dict[str, Any]]:
     """CDS Hooks cards for these findings, critical first (stable within an indicator)."""
     if not patient_id:
         raise CardBuildError("patient_id is required to build suggested resources")
     wording = load_wording()
     ordered = sorted(findings, key=lambda f: -f.indicator.rank)
-    return [build_card(f, kb, hook=hook, patient_id=patient_id, wording=wording) for f in ordered]
+    return [build_card(f, kb, hook=hook, patient_id=patient_id, wording=wording, base_url=base_url) for f in ordered]
 
 
 def build_card(
-    finding: Finding, kb: Any, *, hook: str, patient_id: str, wording: Wording | None = None
+    finding: Finding, kb: Any, *, hook: str, patient_id: str, wording: Wording | None = None,
+    base_url: str | None = None,
 ) -> dict[str, Any]:
     wording = wording or load_wording()
+    finding = with_display_units(finding, kb)
+    explain = explanation_url(base_url, finding.family)
     family = wording.family(finding.family)
     citation_ids = _citation_ids(finding, family, kb)
     advice = [_advice(wording, a) for a in finding.actions if a.kind == "advice"]
@@ -48,7 +68,7 @@ def build_card(
         "detail": render_detail(finding, advice),
         "source": {
             "label": family.source_label,
-            "url": source_citation.url if is_web_url(source_citation.url) else None,
+            "url": source_citation.url if is_web_url(source_citation.url) else explain,
             "topic": {"system": wording.topic_system, "code": family.code, "display": family.display},
         },
     }
@@ -57,7 +77,8 @@ def build_card(
         card["suggestions"] = suggestions
         card["selectionBehavior"] = _selection_behavior(suggestions)
     card["overrideReasons"] = [c.as_json() for c in family.override_reasons]
-    card["links"] = _links(citation_ids, kb)
+    card["links"] = [{"label": wording.link_labels["explanation"], "url": explain, "type": "absolute"},
+                     *_links(citation_ids, kb)]
     return prune(card)
 
 
@@ -88,6 +109,18 @@ def _orderable(kb: Any, key: str) -> Any:
         raise CardBuildError(f"unknown orderable '{key}'") from None
 
 
+def sentence_case(text: str) -> str:
+    """'Serum folate' -> 'serum folate' inside a label; acronyms and names with capitals stay ('MMA')."""
+    word = text.split(" ", 1)[0]
+    if len(word) > 1 and word[0].isupper() and word[1:].islower():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def _name(orderable: Any) -> str:
+    return sentence_case(orderable.text or orderable.display)
+
+
 def _create(orderable: Any, wording: Wording, patient_id: str) -> dict[str, Any]:
     kind = {"lab": "order-lab", "medication": "order-medication", "referral": "referral"}[orderable.kind]
     description = wording.action_descriptions[kind].format(
@@ -116,14 +149,14 @@ def _suggestions(
         orderable = _orderable(kb, action.key)
         out.append(
             _suggestion(
-                labels["referral"].format(text=orderable.text or orderable.display),
+                labels["referral"].format(text=_name(orderable)),
                 [_create(orderable, wording, patient_id)],
                 recommended=True,
             )
         )
     lab_orderables = [_orderable(kb, a.key) for a in labs]
     if family.group_labs and len(lab_orderables) > 1:
-        texts = ", ".join(o.text or o.display for o in lab_orderables)
+        texts = ", ".join(_name(o) for o in lab_orderables)
         out.append(
             _suggestion(
                 labels["lab-group"].format(texts=texts),
@@ -135,7 +168,7 @@ def _suggestions(
         for index, orderable in enumerate(lab_orderables):
             out.append(
                 _suggestion(
-                    labels["order-lab"].format(text=orderable.text or orderable.display),
+                    labels["order-lab"].format(text=_name(orderable)),
                     [_create(orderable, wording, patient_id)],
                     recommended=index == 0,
                 )
@@ -146,12 +179,12 @@ def _suggestions(
         # more alternative orders those without a prescription.
         shared = [action for suggestion in out for action in suggestion["actions"]]
         shared_texts = ", ".join(
-            o.text or o.display for o in [*(_orderable(kb, a.key) for a in referrals), *lab_orderables]
+            _name(o) for o in [*(_orderable(kb, a.key) for a in referrals), *lab_orderables]
         )
         alternatives = []
         for action in meds:
             orderable = _orderable(kb, action.key)
-            label = labels["order-medication"].format(text=orderable.text or orderable.display)
+            label = labels["order-medication"].format(text=_name(orderable))
             if shared:
                 label += labels["with-orders"].format(texts=shared_texts)
             alternatives.append(_suggestion(label, [*shared, _create(orderable, wording, patient_id)],
@@ -164,7 +197,7 @@ def _suggestions(
             orderable = _orderable(kb, action.key)
             out.append(
                 _suggestion(
-                    labels["order-medication"].format(text=orderable.text or orderable.display),
+                    labels["order-medication"].format(text=_name(orderable)),
                     [_create(orderable, wording, patient_id)],
                     recommended=not out,
                 )

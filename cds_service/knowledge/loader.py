@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from cds_service.clinical.concepts import ALL_CONCEPTS, LAB_ANALYTES, MEDICATION_CLASSES
 
+from .explain import FAMILIES_FILE, knowledge_digest, load_families, load_unit_display
 from .model import (
     CODE_STATUSES,
     REQUIRED_CITATION_IDS,
@@ -56,6 +58,7 @@ def load_knowledge(
     units, extra_units = _load_units(root)
     known_units = {t.canonical for t in units.values()} | extra_units
     thresholds = _load_thresholds(root, citations, known_units)
+    defaults = dict(thresholds)
     _apply_overrides(thresholds, threshold_overrides)
     entries, products = _load_valuesets(root)
     table_entries, table, brands = load_product_table(root)
@@ -70,7 +73,7 @@ def load_knowledge(
             products[key] = info
     qualitative_codes, qualitative_texts = _load_qualitative(root)
     synonyms, exclusions = _load_synonyms(root, thresholds)
-    return Knowledge(
+    kb = Knowledge(
         entries=entries + table_entries,
         products=products,
         product_table=table,
@@ -87,6 +90,12 @@ def load_knowledge(
         qualitative_texts=qualitative_texts,
         route_keywords=_load_routes(root),
     )
+    # The explanation pages' data (knowledge/explain.py), cross-checked against what was just loaded.
+    kb.unit_display = load_unit_display(root, _read(root, "units.json"), known_units)
+    kb.families = MappingProxyType(load_families(_read(root, FAMILIES_FILE), thresholds, citations))
+    kb.version = knowledge_digest(root)
+    kb.site_overrides = MappingProxyType({key: defaults[key] for key in threshold_overrides or {}})
+    return kb
 
 
 # --- value sets ------------------------------------------------------------------------------------

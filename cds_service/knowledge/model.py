@@ -14,7 +14,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .explain import FamilyExplanation, UnitDisplay
 
 from .medication_names import BrandName, NameExclusion, NameMatch, NameMatcher, word_pattern
 
@@ -201,6 +204,12 @@ class SiteAlias:
 
 class Knowledge:
     """Read-only lookups over the validated knowledge files (see docs/contracts.md)."""
+
+    # Set by loader.load_knowledge (knowledge/explain.py): what the rule explanation pages show.
+    families: Mapping[str, FamilyExplanation]  # family code -> plain words, threshold keys, citations
+    unit_display: UnitDisplay  # UCUM code -> unit as people write it
+    version: str  # content digest of the knowledge files in force
+    site_overrides: Mapping[str, Threshold]  # CDS_THRESHOLD_OVERRIDES key -> the default it replaced
 
     def __init__(
         self,
