@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..clinical.findings import Finding, ProposedAction
+from ..clinical.rules.common import sentence_case
 from .markdown import is_web_url, render_detail
 from .resources import resource_for
 from .units import with_display_units
@@ -107,14 +108,6 @@ def _orderable(kb: Any, key: str) -> Any:
         return kb.orderables[key]
     except KeyError:
         raise CardBuildError(f"unknown orderable '{key}'") from None
-
-
-def sentence_case(text: str) -> str:
-    """'Serum folate' -> 'serum folate' inside a label; acronyms and names with capitals stay ('MMA')."""
-    word = text.split(" ", 1)[0]
-    if len(word) > 1 and word[0].isupper() and word[1:].islower():
-        return text[0].lower() + text[1:]
-    return text
 
 
 def _name(orderable: Any) -> str:

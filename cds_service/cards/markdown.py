@@ -54,6 +54,8 @@ def _what(item: EvidenceItem) -> str:
 def _as_received(item: EvidenceItem) -> str:
     """The value as the record holds it; the interpreted value only when it adds something."""
     shown = item.as_received
+    if shown == item.label and item.converted:
+        return item.converted  # a condition or product named in "What" already: say what it is now
     if not item.converted or item.converted in ("active", "–"):
         return shown
     if item.kind == "lab":

@@ -34,6 +34,7 @@ from .common import (
     has_open_order,
     problem_evidence,
     record_caveats,
+    sentence_case,
     short,
     summary,
     unique,
@@ -131,7 +132,7 @@ def _summary(a: Assessment, trigger: str, symptoms: tuple[Problem, ...], risks: 
         return f"Macrocytosis and no recent B12: check {test} and folate"
     symptom = symptoms[0].code.display or "Neurological symptom"
     if trigger == "B-SYM-RISK":
-        return f"{symptom} with {short(risks[0])} and no B12 result: check {test}"
+        return f"{symptom} with {sentence_case(short(risks[0]))} and no B12 result: check {test}"
     return f"{symptom} and no recent B12 result: check {test}"
 
 

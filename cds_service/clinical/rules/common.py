@@ -156,6 +156,14 @@ def short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def sentence_case(text: str) -> str:
+    """'Serum folate' -> 'serum folate' inside a sentence; acronyms and names with capitals stay ('MMA')."""
+    word = text.split(" ", 1)[0]
+    if len(word) > 1 and word[0].isupper() and word[1:].islower():
+        return text[0].lower() + text[1:]
+    return text
+
+
 def join_words(items: Sequence[str]) -> str:
     items = list(dict.fromkeys(items))
     if len(items) <= 1:

@@ -146,10 +146,10 @@ def _summary(ctx: FolateContext, neuro: NeuroPicture, deficient: bool) -> str:
 
 def _rationale(ctx: FolateContext, neuro: NeuroPicture, methotrexate: bool) -> tuple[str, ...]:
     """Why (folate masks the anaemia; deficiency not excluded, read from the record) and what to do."""
-    last = b12_summary_text(ctx.b12) if ctx.b12.index is not None else "none valid in the look-back"
+    last = f" (last B12: {b12_summary_text(ctx.b12)})" if ctx.b12.index is not None else ""
     lines = [
         f"Folic acid can correct the anaemia while B12 nerve damage progresses, and B12 deficiency is not "
-        f"excluded: {ctx.reason} (last B12: {last}).",
+        f"excluded: {ctx.reason}{last}.",
     ]
     act = "Give B12 before or together with folic acid (BSH 2014; BNF)"
     if neuro.any:
