@@ -484,3 +484,39 @@ def test_committed_screenshots_cover_every_family() -> None:
         path = SCREENSHOTS / f"{family}.png"
         assert path.is_file(), f"{path} missing: run B12_UPDATE_SCREENSHOTS=1 pytest tests/test_preview_browser.py"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_fixture_scenario_fits_the_sandbox_card_width_and_its_links_answer(page: Any, live_server: str) -> None:
+    """For every fixture scenario, /preview renders each card 560 px wide (the reference sandbox's
+    column, where overflow is clipped): nothing inside a card is wider than the card, and every link
+    to the service itself (the explanation page) answers 200. Guideline links point outside this
+    machine, which has no internet: they are checked to be absolute https URLs only."""
+    checked_cards = 0
+    own_links: set[str] = set()
+    for s in load_scenarios():
+        evaluate_fixture(page, f"{s['patient']}.{s['hook']}")
+        cards = page.locator("article.cds-card")
+        for index in range(cards.count()):
+            card = cards.nth(index)
+            width = card.evaluate("c => c.getBoundingClientRect().width")
+            assert width <= 561, (s["patient"], width)
+            overflow = card.evaluate("""c => [c, ...c.querySelectorAll('*')]
+                .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible'
+                             || e.getBoundingClientRect().right > c.getBoundingClientRect().right + 1)
+                .map(e => e.tagName + ':' + (e.textContent || '').slice(0, 40))""")
+            assert overflow == [], (s["patient"], s["hook"], overflow)
+            for href in card.locator("a").evaluate_all("as => as.map(a => a.getAttribute('href'))"):
+                assert href.startswith(("https://", "http://127.0.0.1", live_server)), href
+                if href.startswith(live_server):
+                    own_links.add(href)
+            checked_cards += 1
+    assert checked_cards >= 70
+    # the detector sees an overflow when there is one: an unbreakable 300-character token in a card
+    probe = page.locator("article.cds-card").first
+    probe.evaluate("c => { const s = document.createElement('span'); s.textContent = 'x'.repeat(300); "
+                   "c.querySelector('.cds-card__detail').appendChild(s); }")
+    assert probe.evaluate("c => c.scrollWidth > c.clientWidth + 1")
+    assert own_links, "every card links to its explanation page on the service"
+    for href in sorted(own_links):
+        with urllib.request.urlopen(href, timeout=10) as response:
+            assert response.status == 200, href
