@@ -3,7 +3,8 @@
 Browser tests drive Debian's Chromium (/usr/bin/chromium) with Playwright against `b12-cds serve`
 started as a subprocess (the real gunicorn entry point). Without Chromium they are skipped with the
 reason shown, except under CI=true, where a missing browser fails the run (scripts/bootstrap.sh test
-installs it). `B12_UPDATE_SCREENSHOTS=1` rewrites docs/screenshots/<family>.png from the run.
+installs it). `B12_UPDATE_SCREENSHOTS=1` writes /preview screenshots to docs/screenshots/preview/<family>.png
+(docs/screenshots/<family>.png are taken in the CDS Hooks reference sandbox, a real client).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ FAMILY_SCENARIOS = {
     "urgent-neuro-review": ("r3-scd-risk-factor.patient-view", "critical"),
     "b12-untreated": ("edge-lower-179-pgml.patient-view", "warning"),
     "nitrous-oxide-risk": ("edge-lower-179-pgml.order-select", "warning"),
+    "b12-testing": ("d8-metformin-polyneuropathy-no-b12.patient-view", "warning"),
 }
 
 
@@ -321,7 +323,7 @@ def test_each_card_family_is_rendered_like_an_ehr_card(page: Any, live_server: s
     for link in expected_card.get("links", []):
         anchor = card.locator(".cds-card__links a", has_text=link["label"])
         assert anchor.get_attribute("href") == link["url"] and anchor.get_attribute("rel") == "noopener noreferrer"
-    target = SCREENSHOTS if os.environ.get("B12_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    target = SCREENSHOTS / "preview" if os.environ.get("B12_UPDATE_SCREENSHOTS") == "1" else tmp_path
     target.mkdir(parents=True, exist_ok=True)
     card.screenshot(path=str(target / f"{family}.png"))  # as the clinician first sees it
     # pressing a suggestion orders nothing; it shows what the EHR would do
@@ -482,7 +484,7 @@ def test_markdown_renderer_escapes_first_and_links_only_http(page: Any) -> None:
 def test_committed_screenshots_cover_every_family() -> None:
     for family in FAMILY_SCENARIOS:
         path = SCREENSHOTS / f"{family}.png"
-        assert path.is_file(), f"{path} missing: run B12_UPDATE_SCREENSHOTS=1 pytest tests/test_preview_browser.py"
+        assert path.is_file(), f"{path} missing: take it in the reference sandbox (README, card screenshots)"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

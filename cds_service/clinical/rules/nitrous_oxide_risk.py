@@ -111,12 +111,10 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
                 f"Nitrous oxide ordered with {join_words(reasons[:2])}: it inactivates B12 and can "
                 "precipitate SCD"
             ),
-            rationale=(
+            rationale=(  # what to do is the advice sentence that follows on the card
                 "Nitrous oxide inactivates vitamin B12; with low or borderline stores it can precipitate "
                 "subacute combined degeneration, and serum B12 may remain normal (Paris 2023).",
                 f"This patient has {join_words(reasons)}.",
-                "Check B12 status before exposure or consider an alternative agent; if nitrous oxide is "
-                "needed, replace B12 first.",
             ),
             evidence=unique_evidence(evidence),
             thresholds=unique(thresholds),
