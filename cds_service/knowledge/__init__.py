@@ -8,13 +8,12 @@ Loaded and validated once at start-up (`load_knowledge`); see docs/contracts.md 
 from __future__ import annotations
 
 from .loader import DEFAULT_DIRECTORY, load_knowledge
+from .medication_names import BrandName, NameMatch
 from .model import (
-    BrandName,
     Citation,
     CodedEntry,
     Knowledge,
     KnowledgeError,
-    NameMatch,
     Orderable,
     ProductInfo,
     SiteAlias,

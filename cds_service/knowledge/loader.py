@@ -15,6 +15,7 @@ from typing import Any
 from cds_service.clinical.concepts import ALL_CONCEPTS, LAB_ANALYTES, MEDICATION_CLASSES
 
 from .explain import FAMILIES_FILE, knowledge_digest, load_families, load_unit_display
+from .medication_names import NameExclusion
 from .model import (
     CODE_STATUSES,
     REQUIRED_CITATION_IDS,
@@ -25,7 +26,6 @@ from .model import (
     CodedEntry,
     Knowledge,
     KnowledgeError,
-    NameExclusion,
     Orderable,
     ProductInfo,
     SiteAlias,

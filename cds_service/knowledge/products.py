@@ -13,7 +13,8 @@ from typing import Any
 
 from cds_service.clinical.concepts import B12_REPLACEMENT
 
-from .model import CODE_STATUSES, BrandName, CodedEntry, KnowledgeError, ProductInfo, Strength
+from .medication_names import BrandName
+from .model import CODE_STATUSES, CodedEntry, KnowledgeError, ProductInfo, Strength
 from .validation import _concept_list, _field, _list, _number, _read, _strings
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -87,10 +88,11 @@ def _strength(item: Any, classes: frozenset[str], file: str, where: str) -> Stre
     mg = _number(item.get("mg") if isinstance(item, dict) else None, file, f"{where}.mg")
     if mg <= 0:
         raise KnowledgeError(f"{file}: {where}.mg: must be positive")
-    per = _field(item, "per", str, file, where)
-    if per not in ("unit", "mL"):
-        raise KnowledgeError(f"{file}: {where}.per: {per!r} not 'unit' or 'mL'")
-    return Strength(concept, _field(item, "ingredient", str, file, where), mg, per)  # type: ignore[arg-type]
+    per: str = _field(item, "per", str, file, where)
+    match per:
+        case "unit" | "mL":
+            return Strength(concept, _field(item, "ingredient", str, file, where), mg, per)
+    raise KnowledgeError(f"{file}: {where}.per: {per!r} not 'unit' or 'mL'")
 
 
 def _primary_strength(strengths: tuple[Strength, ...]) -> Strength | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .model import Knowledge, ProductInfo
+from .model import CodedEntry, Knowledge, ProductInfo
 from .products import PRODUCT_VALUESET  # its entries are listed in their own section, not twice
 
 _SYSTEM_LABELS = {
@@ -78,7 +78,7 @@ def brand_rows(kb: Knowledge, width: int = 60) -> list[str]:
     return [f"Brand names for the name matcher ({len(brands)})", *_columns(rows)]
 
 
-def _entry_rows(entries: Sequence, width: int) -> list[str]:
+def _entry_rows(entries: Sequence[CodedEntry], width: int) -> list[str]:
     rows = [("value set", "system", "code", "display", "concept", "status", "source")]
     for e in sorted(entries, key=lambda e: (e.valueset, e.system, e.code, e.concept)):
         code = e.code + ("*" if e.match == "descendants" else "")
@@ -93,7 +93,7 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _columns(rows: list[tuple[str, ...]]) -> list[str]:
+def _columns(rows: Sequence[tuple[str, ...]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     out.insert(1, "  ".join("-" * w for w in widths))

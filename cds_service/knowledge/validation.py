@@ -34,7 +34,7 @@ def _field(obj: Any, key: str, kind: type | tuple[type, ...], file: str, where: 
     value = obj.get(key)
     if value is None and optional:
         return None
-    if value is None or not isinstance(value, kind) or (kind is str and not value.strip()):
+    if value is None or not isinstance(value, kind) or (kind is str and isinstance(value, str) and not value.strip()):
         raise KnowledgeError(f"{file}: {where}.{key}: missing or not a {_kind_name(kind)}")
     return value
 
