@@ -11,11 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ..concepts import PREGNANCY
 from ..findings import EvidenceItem, ThresholdApplied
 from ..record import FUTURE_SKEW, LabResult, MedicationExposure, OrderFact, PatientRecord, Problem
+
+if TYPE_CHECKING:
+    from cds_service.knowledge.model import Citation, Orderable, Threshold
+
+_T = TypeVar("_T")
 
 SUMMARY_MAX = 139  # CDS Hooks: summary is a "<140-character" sentence
 
@@ -31,15 +36,15 @@ NOT_TAKEN_STATUSES = frozenset({"entered-in-error", "cancelled", "not-taken", "d
 class KnowledgeView(Protocol):
     """The part of `cds_service.knowledge.Knowledge` rules and cards are allowed to use."""
 
-    def threshold(self, key: str) -> Any: ...
+    def threshold(self, key: str) -> Threshold: ...
 
     def value(self, key: str) -> float: ...
 
     @property
-    def citations(self) -> Mapping[str, Any]: ...
+    def citations(self) -> Mapping[str, Citation]: ...
 
     @property
-    def orderables(self) -> Mapping[str, Any]: ...
+    def orderables(self) -> Mapping[str, Orderable]: ...
 
 
 # --- time ------------------------------------------------------------------------------------------
@@ -175,7 +180,7 @@ def analyte_label(kb: KnowledgeView, analyte: str, result: LabResult | None = No
     """Short human name of an analyte: the orderable text when knowledge has one."""
     orderable = kb.orderables.get(analyte)
     if orderable is not None:
-        return orderable.text or orderable.display
+        return orderable.text or orderable.display or analyte
     if result is not None and result.code.display:
         return result.code.display
     return analyte
@@ -281,7 +286,7 @@ def band(kb: KnowledgeView, low_key: str, high_key: str, name: str) -> Threshold
     )
 
 
-def unique(items: Iterable[Any]) -> tuple[Any, ...]:
+def unique(items: Iterable[_T]) -> tuple[_T, ...]:
     return tuple(dict.fromkeys(items))
 
 

@@ -79,10 +79,10 @@ def read_b12_product(med: MedicationExposure, kb: KnowledgeView) -> ProductReadi
             return ProductReading(med, True, f"{amount}/day")
         return ProductReading(med, False, f"{amount}/day: below the replacement dose of {format_mg(minimum)}/day")
     if med.unit_strength_mg is not None and med.strength_per == "unit":
-        per_unit = f"{format_mg(med.unit_strength_mg)} per unit ({med.strength_source}), frequency not recorded"
+        reading = f"{format_mg(med.unit_strength_mg)} per unit ({med.strength_source}), frequency not recorded"
         if med.unit_strength_mg >= minimum and med.route == "oral":
-            return ProductReading(med, True, per_unit)
-        return ProductReading(med, False, per_unit + ": not a replacement dose")
+            return ProductReading(med, True, reading)
+        return ProductReading(med, False, reading + ": not a replacement dose")
     return ProductReading(med, False, "strength unknown: confirm it is a replacement dose")
 
 
