@@ -29,4 +29,5 @@ def set_state(app: Flask, state: AppState) -> None:
 
 
 def state() -> AppState:
-    return current_app.extensions["b12_cds"]
+    app_state: AppState = current_app.extensions["b12_cds"]  # Flask types its extensions dict as Any
+    return app_state

@@ -64,7 +64,8 @@ class OrderSubjects:
 
     @property
     def refs(self) -> tuple[str, ...]:
-        items = [*self.folate, *self.nitrous_oxide, *self.b12_tests, *self.mma_tests]
+        items: list[MedicationExposure | OrderFact] = [*self.folate, *self.nitrous_oxide, *self.b12_tests,
+                                                       *self.mma_tests]
         return tuple(dict.fromkeys(i.source_ref for i in items))
 
 
@@ -133,9 +134,11 @@ def order_subjects(record: PatientRecord, hook: Hook) -> OrderSubjects:
 
 def assess(record: PatientRecord, kb: KnowledgeView, hook: str = "patient-view") -> Assessment:
     """Everything the families need, once. `hook` decides which draft orders are under review."""
-    if hook not in ("patient-view", *ORDER_HOOKS):
-        raise ValueError(f"unknown hook {hook!r}")
-    typed_hook: Hook = hook  # type: ignore[assignment]
+    match hook:
+        case "patient-view" | "order-select" | "order-sign":  # the values of Hook
+            typed_hook: Hook = hook
+        case _:
+            raise ValueError(f"unknown hook {hook!r}")
     b12 = classify_b12(record, kb)
     since_index: tuple[MedicationExposure, ...] = ()
     if b12.index is not None and b12.index.effective is not None:

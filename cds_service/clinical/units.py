@@ -35,8 +35,11 @@ _TIMING_CODES: dict[str, float] = {
 class StrengthInfo(Protocol):
     """What the dose arithmetic needs from a product (knowledge.ProductInfo satisfies it)."""
 
-    strength_mg: float | None
-    strength_per: str
+    @property
+    def strength_mg(self) -> float | None: ...
+
+    @property
+    def strength_per(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -63,14 +66,14 @@ def strength_from_name(text: str | None) -> Strength | None:
     """
     if not text:
         return None
-    found = {
+    found: set[tuple[float, Literal["unit", "mL"]]] = {
         (float(value.replace(",", "")) * _MASS_TO_MG[unit.lower()], "mL" if per_ml else "unit")
         for value, unit, per_ml in _NAME_STRENGTH.findall(text)
     }
     if len(found) != 1:
         return None
     mg, per = found.pop()
-    return Strength(round(mg, 9), per)  # type: ignore[arg-type]
+    return Strength(round(mg, 9), per)
 
 
 def strength_from_ratio(ratio: Any) -> Strength | None:

@@ -37,7 +37,7 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-def non_empty_list(inner: fields.Field, **kwargs: Any) -> fields.List:
+def non_empty_list(inner: fields.Field[Any], **kwargs: Any) -> fields.List[Any]:
     return fields.List(inner, validate=validate.Length(min=1, error="must not be an empty array"), **kwargs)
 
 
@@ -45,7 +45,8 @@ class NonEmptyDict(fields.Dict):
     """A JSON object that must not be `{}`."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Any:
-        result = super()._deserialize(value, attr, data, **kwargs)
+        # marshmallow's Mapping._deserialize carries no annotations (a gap in an otherwise typed package)
+        result = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]
         if not result:
             raise ValidationError("must not be an empty object")
         return result

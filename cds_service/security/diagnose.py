@@ -109,7 +109,8 @@ def diagnose_token(token: str, env: Mapping[str, str], *, aud: str | None = None
         jti = "present" if payload.get("jti") else "absent"
         lines.append(f"iss={payload.get('iss')!r} aud={payload.get('aud')!r} jti={jti}")
         lines.append(f"iat={_when(payload.get('iat'))} exp={_when(payload.get('exp'))}")
-        issuer = config.issuers.get(payload.get("iss")) if isinstance(payload.get("iss"), str) else None
+        iss = payload.get("iss")
+        issuer = config.issuers.get(iss) if isinstance(iss, str) else None
         if issuer is not None and isinstance(header, dict):
             kid, jku = header.get("kid"), header.get("jku")
             lines.append(f"issuer configured: {len(issuer.static_keys)} inline key(s) "
@@ -121,14 +122,13 @@ def diagnose_token(token: str, env: Mapping[str, str], *, aud: str | None = None
     expected = aud
     if expected is None:
         token_aud = payload.get("aud") if isinstance(payload, dict) else None
-        expected = token_aud[0] if isinstance(token_aud, list) and token_aud else token_aud
+        claimed = token_aud[0] if isinstance(token_aud, list) and token_aud else token_aud
         lines.append("aud: not checked against a URL (pass --aud with the exact URL the client called)")
-        if not isinstance(expected, str):
-            expected = ""
+        expected = claimed if isinstance(claimed, str) else ""
     now = time.time() if at is None else at
     keys = KeyStore(config, fetch=fetch_jwks_document if fetch else _no_fetch)
     try:
-        verify_client_jwt(f"Bearer {token.strip()}", expected, config, keys, _DryRunReplay(), now=now)  # type: ignore[arg-type]
+        verify_client_jwt(f"Bearer {token.strip()}", expected, config, keys, _DryRunReplay(), now=now)
     except AuthenticationFailed as exc:
         lines.append(f"REFUSED ({exc.reason}): {REASONS.get(exc.reason, 'see cds_service/security/verify.py')}")
         return Diagnosis(False, exc.reason, tuple(lines))

@@ -70,16 +70,19 @@ def _parse_key(jwk: Any) -> VerificationKey | None:
             if jwk.get("crv") != "P-384":
                 raise _Unusable(f"kid '{kid}': EC keys must use curve P-384 (ES384), got {jwk.get('crv')!r}")
             alg = "ES384"
-            key = ECAlgorithm.from_jwk(text)
-            if not isinstance(key, EllipticCurvePublicKey) or not isinstance(key.curve, SECP384R1):
+            ec_key = ECAlgorithm.from_jwk(text)
+            if not isinstance(ec_key, EllipticCurvePublicKey) or not isinstance(ec_key.curve, SECP384R1):
                 raise _Unusable(f"kid '{kid}' is not an EC P-384 public key")
+            key: PublicKey = ec_key
         elif kty == "RSA":
             alg = "RS384"
-            key = RSAAlgorithm.from_jwk(text)
-            if not isinstance(key, RSAPublicKey):
+            rsa_key = RSAAlgorithm.from_jwk(text)
+            if not isinstance(rsa_key, RSAPublicKey):
                 raise _Unusable(f"kid '{kid}' is not an RSA public key")
-            if key.key_size < MIN_RSA_BITS:
-                raise _Unusable(f"kid '{kid}': RSA key has {key.key_size} bits, at least {MIN_RSA_BITS} required")
+            if rsa_key.key_size < MIN_RSA_BITS:
+                raise _Unusable(f"kid '{kid}': RSA key has {rsa_key.key_size} bits, at least {MIN_RSA_BITS} "
+                                "required")
+            key = rsa_key
         else:
             raise _Unusable(f"kid '{kid}': key type {kty!r} is not supported (only EC P-384 and RSA)")
     except (PyJWTError, ValueError, TypeError, KeyError, AttributeError) as exc:

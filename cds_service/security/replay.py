@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, Column, Engine, Index, MetaData, PrimaryKeyConstraint, String, Table, delete, insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -34,6 +34,12 @@ seen_jti_table = Table(
     PrimaryKeyConstraint("iss", "jti", name="pk_seen_jti"),
     Index("ix_seen_jti_expires_at", "expires_at"),
 )
+
+
+class JtiStore(Protocol):
+    """What token verification needs of a replay guard (ReplayGuard; the diagnose command's dry run)."""
+
+    def first_use(self, iss: str, jti: str, expires_at: float, now: float) -> bool: ...
 
 
 class ReplayGuard:
@@ -57,8 +63,8 @@ class ReplayGuard:
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            stmt = pg_insert(seen_jti_table).on_conflict_do_nothing(index_elements=["iss", "jti"])
-            return stmt.returning(seen_jti_table.c.jti), True
+            pg_stmt = pg_insert(seen_jti_table).on_conflict_do_nothing(index_elements=["iss", "jti"])
+            return pg_stmt.returning(seen_jti_table.c.jti), True
         return insert(seen_jti_table), False
 
     def first_use(self, iss: str, jti: str, expires_at: float, now: float) -> bool:

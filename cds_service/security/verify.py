@@ -31,7 +31,7 @@ from jwt.utils import base64url_decode
 from .errors import AuthenticationFailed
 from .jwks import KeyStore
 from .keys import ALLOWED_ALGORITHMS, MAX_KID_LENGTH
-from .replay import MAX_JTI_LENGTH, ReplayGuard
+from .replay import MAX_JTI_LENGTH, JtiStore
 from .settings import AuthConfig
 
 MAX_TOKEN_LENGTH = 16 * 1024
@@ -138,7 +138,7 @@ def verify_client_jwt(
     expected_aud: str,
     config: AuthConfig,
     keys: KeyStore,
-    replay: ReplayGuard,
+    replay: JtiStore,
     now: float | None = None,
 ) -> Claims:
     """Verify the request's client JWT and return its claims, or raise AuthenticationFailed(reason).

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Literal, TypedDict
 
 from ..concepts import B12_ACTIVE, B12_TOTAL, PREGNANCY
 from ..findings import EvidenceItem, ThresholdApplied
@@ -47,6 +47,16 @@ B12Status = Literal["deficient", "indeterminate", "normal", "invalid", "uninterp
 class InvalidResult:
     result: LabResult
     replacement: tuple[MedicationExposure, ...]
+
+
+class _Common(TypedDict):
+    """The B12Assessment fields that are set whether or not a valid index result was found."""
+
+    invalid: tuple[InvalidResult, ...]
+    uninterpretable: tuple[LabResult, ...]
+    stale: tuple[LabResult, ...]
+    before_pregnancy: tuple[LabResult, ...]
+    pregnant: bool
 
 
 @dataclass(frozen=True)
@@ -179,7 +189,7 @@ def classify_b12(record: PatientRecord, kb: KnowledgeView) -> B12Assessment:
             valid.append(result)
 
     index, disagreeing = _pick_index(valid, pregnant, kb)
-    common = dict(
+    common = _Common(
         invalid=tuple(invalid),
         uninterpretable=uninterpretable,
         stale=stale,
@@ -188,7 +198,7 @@ def classify_b12(record: PatientRecord, kb: KnowledgeView) -> B12Assessment:
     )
     if index is None:
         status: B12Status = "invalid" if invalid else ("uninterpretable" if uninterpretable else "none")
-        return B12Assessment(status=status, index=None, **common)  # type: ignore[arg-type]
+        return B12Assessment(status=status, index=None, **common)
     classified, note = classify_value(index, kb)
     return B12Assessment(
         status=classified,
@@ -196,7 +206,7 @@ def classify_b12(record: PatientRecord, kb: KnowledgeView) -> B12Assessment:
         thresholds=band_thresholds(kb, index.analyte),
         bound_note=note,
         same_day_disagreeing=disagreeing,
-        **common,  # type: ignore[arg-type]
+        **common,
     )
 
 
