@@ -14,6 +14,8 @@ them. Without that variable (tests, `create_app()` in one process) the default r
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, current_app, has_app_context
 from prometheus_client import (
@@ -27,6 +29,10 @@ from prometheus_client import (
 from prometheus_client import multiprocess as _multiprocess
 
 from .clinical.rules import FAMILIES
+
+if TYPE_CHECKING:
+    from .app_state import AppState
+    from .protocol.services import ServiceDefinition
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 INDICATORS = frozenset({"info", "warning", "critical"})
@@ -89,8 +95,8 @@ def metrics_endpoint() -> Response:
 
 # --- label hygiene -----------------------------------------------------------------------------------
 
-def _services() -> dict:
-    state = current_app.extensions.get("b12_cds") if has_app_context() else None
+def _services() -> Mapping[str, ServiceDefinition]:
+    state: AppState | None = current_app.extensions.get("b12_cds") if has_app_context() else None
     return state.services if state is not None else {}
 
 
@@ -132,7 +138,7 @@ def observe_http(endpoint: str | None, service_id: str | None, status: int, seco
         FEEDBACK.labels(service, _status_label(status)).inc()
 
 
-def record_cards(cards: list[dict]) -> None:
+def record_cards(cards: list[dict[str, Any]]) -> None:
     for card in cards:
         topic = ((card.get("source") or {}).get("topic") or {}).get("code")
         CARDS.labels(topic_label(topic), indicator_label(card.get("indicator"))).inc()

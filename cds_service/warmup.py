@@ -9,6 +9,7 @@ after each max_requests restart too. Nothing is recorded: the engine used here h
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from .engine import Engine
 from .knowledge import Knowledge
@@ -18,7 +19,7 @@ _PATIENT = "warmup-patient"
 _SUBJECT = {"reference": f"Patient/{_PATIENT}"}
 
 
-def _sample(as_of: datetime) -> list[dict]:
+def _sample(as_of: datetime) -> list[dict[str, Any]]:
     day = as_of.date().isoformat()
     return [
         {"resourceType": "Patient", "id": _PATIENT, "gender": "female", "birthDate": "1950-01-01"},

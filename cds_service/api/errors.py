@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from typing import Any
 
 from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
@@ -15,7 +16,7 @@ log = logging.getLogger("cds_service.api")
 _HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-long", 415: "not-supported", 400: "invalid"}
 
 
-def _outcome_response(status: int, body: dict) -> Response:
+def _outcome_response(status: int, body: dict[str, Any]) -> Response:
     response = jsonify(body)
     response.status_code = status
     return response

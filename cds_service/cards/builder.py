@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, overload
 
 from ..clinical.findings import Finding, ProposedAction
 from ..clinical.rules.common import sentence_case
@@ -225,6 +225,12 @@ def _links(citation_ids: Iterable[str], kb: Any) -> list[dict[str, str]]:
         if is_web_url(citation.url):
             links.append({"label": citation.label, "url": citation.url, "type": "absolute"})
     return links
+
+
+@overload
+def prune(value: dict[str, Any]) -> dict[str, Any]: ...
+@overload
+def prune(value: list[Any]) -> list[Any]: ...
 
 
 def prune(value: Any) -> Any:

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from .findings import Finding, ProposedAction
 from .rules import B12_STATE_PRECEDENCE
 from .rules.common import unique_evidence
+
+_T = TypeVar("_T")
 
 TREATMENT_KINDS = frozenset({"order-medication"})
 
@@ -108,5 +111,5 @@ def _advice_last(actions: Iterable[ProposedAction]) -> tuple[ProposedAction, ...
     return tuple([a for a in items if a.kind != "advice"] + [a for a in items if a.kind == "advice"])
 
 
-def _union(first: Iterable, second: Iterable) -> tuple:
+def _union(first: Iterable[_T], second: Iterable[_T]) -> tuple[_T, ...]:
     return tuple(dict.fromkeys([*first, *second]))

@@ -31,7 +31,8 @@ def referenced_medication_id(resource: dict[str, Any]) -> str | None:
 
 
 def available_medication_ids(resources: Iterable[dict[str, Any]]) -> set[str]:
-    return {r.get("id") for r in resources if r.get("resourceType") == "Medication"}
+    """Ids of the Medication resources at hand (a Medication without a string id can match no reference)."""
+    return {mid for r in resources if r.get("resourceType") == "Medication" and isinstance(mid := r.get("id"), str)}
 
 
 def missing_medication_ids(resources: Iterable[dict[str, Any]]) -> list[str]:

@@ -72,7 +72,8 @@ def bundle_resources(bundle: Any) -> list[dict[str, Any]]:
 
 def split_draft_orders(resources: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(chart, draft orders): order resources with status 'draft' are what is being ordered now."""
-    chart, drafts = [], []
+    chart: list[dict[str, Any]] = []
+    drafts: list[dict[str, Any]] = []
     for resource in resources:
         is_draft = resource["resourceType"] in ORDER_TYPES and resource.get("status") == "draft"
         (drafts if is_draft else chart).append(resource)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,8 +19,8 @@ from .cards_store import note_overrides
 from .db import feedback_table
 
 
-def _rows(service_id: str, items: Iterable[FeedbackItem], now: datetime) -> list[dict]:
-    rows = []
+def _rows(service_id: str, items: Iterable[FeedbackItem], now: datetime) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
     for item in items:
         base = {
             "service_id": service_id,
