@@ -14,11 +14,16 @@ import tempfile
 from collections.abc import MutableMapping, Sequence
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .errors import ServiceError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine as DbEngine
+
+    from .config import Settings
 
 
 def default_workers() -> int:
@@ -71,7 +76,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
         multiprocess.mark_process_dead(worker.pid)
 
-    class _Server(BaseApplication):  # type: ignore[misc]
+    class _Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
@@ -132,9 +137,10 @@ def evaluate(path: Path, service_id: str | None, as_of: str | None, as_json: boo
         else:
             hook = body.get("hook") if isinstance(body, dict) else None
             candidates = [s for s in st.services.values() if s.hook == hook]
-            service = st.services[service_id] if service_id else (candidates[0] if candidates else None)
-            if service is None:
+            chosen = st.services[service_id] if service_id else (candidates[0] if candidates else None)
+            if chosen is None:
                 raise SystemExit(f"{path}: no service handles hook '{hook}'")
+            service = chosen
             evaluation = engine.evaluate(service, parse_hook_request(body, service.hook), base_url=base_url)
     except ServiceError as exc:
         print(f"error {exc.status}: {exc.message}", file=sys.stderr)
@@ -154,7 +160,7 @@ def evaluate(path: Path, service_id: str | None, as_of: str | None, as_json: boo
     return 0
 
 
-def _database():
+def _database() -> tuple[Settings, DbEngine]:
     from .config import load_settings
     from .storage.db import make_engine
 
