@@ -314,6 +314,9 @@ _INPUT_NAMES = {
 }
 
 
+UNINTERPRETABLE_B12_CAVEAT = "A B12 result could not be interpreted (unit missing or not recognised): see evidence."
+
+
 def record_caveats(record: PatientRecord, evidence: Iterable[EvidenceItem]) -> tuple[str, ...]:
     """Caveats every card carries when they apply: missing inputs and name-matched medications."""
     caveats: list[str] = []
