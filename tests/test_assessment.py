@@ -101,7 +101,8 @@ def test_an_unknown_hook_is_a_programming_error(kb):
         ("folic acid 0.4 MG Oral Tablet", 0.4, "unit"),
         ("hydroxocobalamin 1 MG/ML Injectable Solution", 1.0, "mL"),
         ("Cyanocobalamin 1,000 mcg tab", 1.0, "unit"),
-        ("Vitamin B12 50 microgram", None, None),  # 'microgram' spelled out is not in the RxNorm grammar
+        ("Vitamin B12 50 microgram tablets", 0.05, "unit"),  # local spelling, spelled out
+        ("cyanocobalamin-folic acid 0.025-1 mg tablet", None, None),  # hyphen-joined: per ingredient, see normalize
         ("folic acid 1 MG / cyanocobalamin 0.5 MG Oral Tablet", None, None),  # two strengths: not guessed
         ("Vitamin B12 tablets", None, None),  # the '12' of B12 is no strength
     ],

@@ -39,6 +39,7 @@ from ..concepts import B12_ACTIVE, B12_TOTAL, IF_ANTIBODY, PERNICIOUS_ANAEMIA, P
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
 from .b12_status import B12Assessment, b12_summary_text
 from .common import (
+    UNINTERPRETABLE_B12_CAVEAT,
     KnowledgeView,
     absence,
     active_problems,
@@ -126,7 +127,7 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
         caveats.extend(mma.renal.caveats(kb))
     caveats.extend(homocysteine_caveats(a.homocysteine, a.renal, kb))
     if b12.uninterpretable:
-        caveats.append("Another B12 result could not be interpreted (unit missing or not recognised).")
+        caveats.append(UNINTERPRETABLE_B12_CAVEAT)
 
     return [
         Finding(
