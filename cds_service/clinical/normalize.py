@@ -20,10 +20,12 @@ from cds_service.clinical.concepts import B12_REPLACEMENT, CONDITION_CLASSES, FO
 from cds_service.clinical.record import (
     CodeRef,
     LabResult,
+    MatchMethod,
     MedicationExposure,
     OrderFact,
     PatientRecord,
     Problem,
+    Route,
     StrengthSource,
 )
 from cds_service.knowledge import Knowledge
@@ -48,15 +50,17 @@ DROPPED_BY_TYPE: dict[str, frozenset[str]] = {
 DRAFT_CLOSED = frozenset({"entered-in-error", "cancelled", "revoked", "stopped", "completed"})
 
 
+JsonObject = dict[str, Any]  # a FHIR resource or element as parsed JSON
+
 MAX_PLAUSIBLE_VALUE = 1e7  # far above any real lab concentration in canonical units (B12 ~100-2000 pmol/L)
 
 def build_patient_record(
-    resources: Sequence[dict],
+    resources: Sequence[JsonObject],
     kb: Knowledge,
     *,
     patient_id: str,
     as_of: datetime,
-    draft_orders: Sequence[dict] = (),
+    draft_orders: Sequence[JsonObject] = (),
     selections: Sequence[str] = (),
     unavailable_inputs: Sequence[str] = (),
     include_preliminary: bool = False,
@@ -108,7 +112,7 @@ def build_patient_record(
     )
 
 
-def _unresolved_medication(res: dict, index: dict[str, dict]) -> bool:
+def _unresolved_medication(res: JsonObject, index: dict[str, JsonObject]) -> bool:
     """A medication resource naming its product only by a reference we were not sent (and no display)."""
     if res.get("resourceType") not in ACTIVE_BY_TYPE or "medicationCodeableConcept" in res:
         return False
@@ -119,9 +123,9 @@ def _unresolved_medication(res: dict, index: dict[str, dict]) -> bool:
 
 
 # --- plumbing --------------------------------------------------------------------------------------
-def _flatten(resources: Sequence[Any]) -> list[dict]:
+def _flatten(resources: Sequence[Any]) -> list[JsonObject]:
     """Resources as a flat list; Bundles (e.g. a draftOrders Bundle) contribute their entries."""
-    out: list[dict] = []
+    out: list[JsonObject] = []
     for res in resources:
         if not isinstance(res, dict):
             continue
@@ -132,7 +136,7 @@ def _flatten(resources: Sequence[Any]) -> list[dict]:
     return out
 
 
-def _unique(resources: list[dict]) -> list[dict]:
+def _unique(resources: list[JsonObject]) -> list[JsonObject]:
     """Deduplicate by resourceType/id (prefetch and fetched data overlap); first copy wins."""
     seen: set[tuple[str, str]] = set()
     out = []
@@ -147,11 +151,11 @@ def _unique(resources: list[dict]) -> list[dict]:
     return out
 
 
-def _dict(value: Any) -> dict:
+def _dict(value: Any) -> JsonObject:
     return value if isinstance(value, dict) else {}
 
 
-def _list(value: Any) -> list:
+def _list(value: Any) -> list[Any]:
     if isinstance(value, list):
         return value
     return [value] if isinstance(value, dict) else []
@@ -161,15 +165,15 @@ def _str(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def _ref(res: dict) -> str:
+def _ref(res: JsonObject) -> str:
     return f"{res['resourceType']}/{_str(res.get('id')) or '(no id)'}"
 
 
-def _codings(concept: Any) -> list[dict]:
+def _codings(concept: Any) -> list[JsonObject]:
     return [c for c in _list(_dict(concept).get("coding")) if isinstance(c, dict) and _str(c.get("code"))]
 
 
-def _code_ref(coding: dict) -> CodeRef:
+def _code_ref(coding: JsonObject) -> CodeRef:
     return CodeRef(str(coding.get("system") or ""), coding["code"].strip(), _str(coding.get("display")))
 
 
@@ -201,7 +205,9 @@ def _date(value: Any) -> date | None:
     return parsed.date() if parsed else None
 
 
-def _classify(kb: Knowledge, codings: list[dict], allowed: frozenset[str]) -> tuple[frozenset[str], CodeRef | None]:
+def _classify(
+    kb: Knowledge, codings: list[JsonObject], allowed: frozenset[str]
+) -> tuple[frozenset[str], CodeRef | None]:
     """Union of allowed concepts over all codings; the first matching coding is the one shown."""
     found: frozenset[str] = frozenset()
     shown: CodeRef | None = None
@@ -214,7 +220,7 @@ def _classify(kb: Knowledge, codings: list[dict], allowed: frozenset[str]) -> tu
 
 
 # --- observations ----------------------------------------------------------------------------------
-def _observation(res: dict, kb: Knowledge, include_preliminary: bool) -> LabResult | Problem | None:
+def _observation(res: JsonObject, kb: Knowledge, include_preliminary: bool) -> LabResult | Problem | None:
     status = res.get("status")
     if status not in RESULT_STATUSES and not (include_preliminary and status == "preliminary"):
         return None
@@ -232,7 +238,7 @@ def _observation(res: dict, kb: Knowledge, include_preliminary: bool) -> LabResu
     return Problem(classes, _ref(res), shown, True, onset=_effective(res), recorded=_datetime(res.get("issued")))
 
 
-def _effective(res: dict) -> datetime | None:
+def _effective(res: JsonObject) -> datetime | None:
     return (
         _datetime(res.get("effectiveDateTime"))
         or _datetime(_dict(res.get("effectivePeriod")).get("start"))
@@ -241,7 +247,7 @@ def _effective(res: dict) -> datetime | None:
     )
 
 
-def _lab(res: dict, kb: Knowledge, analyte: str, code: CodeRef, status: str) -> LabResult:
+def _lab(res: JsonObject, kb: Knowledge, analyte: str, code: CodeRef, status: str) -> LabResult:
     base: dict[str, Any] = dict(
         analyte=analyte, source_ref=_ref(res), code=code, effective=_effective(res),
         unit=kb.canonical_unit(analyte), status=status,
@@ -249,8 +255,8 @@ def _lab(res: dict, kb: Knowledge, analyte: str, code: CodeRef, status: str) -> 
     if kb.is_qualitative(analyte):
         return _qualitative(res, kb, base)
     quantity = res.get("valueQuantity")
-    if isinstance(quantity, dict) and dose.number(quantity.get("value")) is not None:
-        number = dose.number(quantity.get("value"))
+    number = dose.number(quantity.get("value")) if isinstance(quantity, dict) else None
+    if isinstance(quantity, dict) and number is not None:
         raw_value = str(quantity.get("value")).strip()
         comparator = quantity.get("comparator") if quantity.get("comparator") in COMPARATORS else None
         value, unit = _convert(kb, analyte, number, quantity)
@@ -272,7 +278,7 @@ def _lab(res: dict, kb: Knowledge, analyte: str, code: CodeRef, status: str) -> 
     return LabResult(**base, raw_value=None, raw_unit=None, value=None, problem="no numeric value")
 
 
-def _convert(kb: Knowledge, analyte: str, number: float, quantity: dict) -> tuple[float | None, str | None]:
+def _convert(kb: Knowledge, analyte: str, number: float, quantity: JsonObject) -> tuple[float | None, str | None]:
     """Convert using the UCUM `code` first, then the human `unit`; returns (value, unit as received)."""
     candidates = []
     if quantity.get("system") in (None, UCUM):
@@ -287,7 +293,7 @@ def _convert(kb: Knowledge, analyte: str, number: float, quantity: dict) -> tupl
 
 
 def _reference_range(
-    kb: Knowledge, analyte: str, res: dict, result_unit: str | None
+    kb: Knowledge, analyte: str, res: JsonObject, result_unit: str | None
 ) -> tuple[float | None, float | None]:
     """Lab reference limits in canonical units; a limit without its own unit takes the result's unit."""
     ranges = _list(res.get("referenceRange"))
@@ -302,7 +308,7 @@ def _reference_range(
     return limits[0], limits[1]
 
 
-def _qualitative(res: dict, kb: Knowledge, base: dict[str, Any]) -> LabResult:
+def _qualitative(res: JsonObject, kb: Knowledge, base: dict[str, Any]) -> LabResult:
     """Antibody results: positive/negative from a coded value, a text value or the interpretation."""
     concept = _dict(res.get("valueCodeableConcept"))
     quantity = _dict(res.get("valueQuantity"))
@@ -332,7 +338,7 @@ def _qualitative(res: dict, kb: Knowledge, base: dict[str, Any]) -> LabResult:
                      value=None, positive=positive, reference_high=reference_high, problem=problem)
 
 
-def _qualitative_high(res: dict, unit: str | None) -> float | None:
+def _qualitative_high(res: JsonObject, unit: str | None) -> float | None:
     """Upper reference limit of an antibody titre, only when its unit (if any) is the result's."""
     ranges = _list(res.get("referenceRange"))
     if not ranges:
@@ -346,7 +352,7 @@ def _qualitative_high(res: dict, unit: str | None) -> float | None:
 
 
 # --- conditions and procedures ---------------------------------------------------------------------
-def _condition(res: dict, kb: Knowledge) -> Problem | None:
+def _condition(res: JsonObject, kb: Knowledge) -> Problem | None:
     verification = {c["code"].strip() for c in _codings(res.get("verificationStatus"))}
     if verification & CONDITION_IGNORED:
         return None
@@ -362,7 +368,7 @@ def _condition(res: dict, kb: Knowledge) -> Problem | None:
     return Problem(classes, _ref(res), shown, active, onset=onset, recorded=_datetime(res.get("recordedDate")))
 
 
-def _procedure(res: dict, kb: Knowledge) -> Problem | None:
+def _procedure(res: JsonObject, kb: Knowledge) -> Problem | None:
     if res.get("status") != "completed":
         return None
     classes, shown = _classify(kb, _codings(res.get("code")), CONDITION_CLASSES)
@@ -373,11 +379,13 @@ def _procedure(res: dict, kb: Knowledge) -> Problem | None:
 
 
 # --- medications -----------------------------------------------------------------------------------
-def _medication_index(resources: list[dict]) -> dict[str, dict]:
+def _medication_index(resources: list[JsonObject]) -> dict[str, JsonObject]:
     return {r["id"]: r for r in resources if r.get("resourceType") == "Medication" and isinstance(r.get("id"), str)}
 
 
-def _medication_concept(res: dict, index: dict[str, dict]) -> tuple[dict | None, str | None, str | None, list]:
+def _medication_concept(
+    res: JsonObject, index: dict[str, JsonObject]
+) -> tuple[JsonObject | None, str | None, str | None, list[Any]]:
     """(code concept, reference display, Medication.form text, Medication.ingredient) from medication[x].
 
     References are resolved to a contained or sent Medication; its ingredients carry the strength that
@@ -388,7 +396,7 @@ def _medication_concept(res: dict, index: dict[str, dict]) -> tuple[dict | None,
         return concept, None, None, []
     reference = _dict(res.get("medicationReference"))
     target = _str(reference.get("reference"))
-    medication: dict | None = None
+    medication: JsonObject | None = None
     if target and target.startswith("#"):
         medication = next((c for c in _list(res.get("contained")) if isinstance(c, dict)
                            and c.get("resourceType") == "Medication" and c.get("id") == target[1:]), None)
@@ -402,7 +410,9 @@ def _medication_concept(res: dict, index: dict[str, dict]) -> tuple[dict | None,
     return _dict(medication.get("code")), _str(reference.get("display")), form_text, ingredients
 
 
-def _medication(res: dict, kb: Knowledge, index: dict[str, dict], *, is_draft: bool) -> MedicationExposure | None:
+def _medication(
+    res: JsonObject, kb: Knowledge, index: dict[str, JsonObject], *, is_draft: bool
+) -> MedicationExposure | None:
     rt = res["resourceType"]
     status = _str(res.get("status")) or "unknown"
     if status in DROPPED_BY_TYPE.get(rt, frozenset()):
@@ -424,7 +434,7 @@ def _medication(res: dict, kb: Knowledge, index: dict[str, dict], *, is_draft: b
         match = kb.medication_name_match(candidate)
         named, generic, excluded = named | match.classes, generic | match.by_ingredient, excluded | match.excluded
     by_name = named - classes  # classes only the name states: 'brand' when no ingredient name stated them
-    matched_by = "code" if classes and not by_name else ("brand" if not by_name & generic else "text")
+    matched_by: MatchMethod = "code" if classes and not by_name else ("brand" if not by_name & generic else "text")
     shown = shown or (_code_ref(codings[0]) if codings else None)
     classes = (classes | named) - excluded  # a cyanide-antidote kit never counts as B12 replacement
     if not classes:
@@ -466,7 +476,7 @@ def _dose_class(classes: frozenset[str]) -> str | None:
 
 
 def _unit_strength(
-    kb: Knowledge, classes: frozenset[str], ingredients: list, names: list[str | None], product: ProductInfo | None
+    kb: Knowledge, classes: frozenset[str], ingredients: list[Any], names: list[str | None], product: ProductInfo | None
 ) -> tuple[dose.StrengthInfo | None, StrengthSource | None]:
     """Strength of one unit, in the order of clinical-reference 4.6 D3 (after the dosage itself).
 
@@ -535,7 +545,7 @@ def _positional_strength(
     return dose.Strength(round(sum(picked), 9), "unit") if picked else None
 
 
-def _medication_period(res: dict, rt: str) -> tuple[datetime | None, datetime | None]:
+def _medication_period(res: JsonObject, rt: str) -> tuple[datetime | None, datetime | None]:
     period = _dict(res.get("effectivePeriod"))
     validity = _dict(_dict(res.get("dispenseRequest")).get("validityPeriod"))
     start = (
@@ -548,7 +558,7 @@ def _medication_period(res: dict, rt: str) -> tuple[datetime | None, datetime | 
     return start, end
 
 
-def _route(kb: Knowledge, dosage: dict, dose_form: str | None, form_text: str | None, text: str | None) -> str:
+def _route(kb: Knowledge, dosage: JsonObject, dose_form: str | None, form_text: str | None, text: str | None) -> Route:
     """Route from the dosage route (text, displays, codes), else from the product's dose form."""
     route = _dict(dosage.get("route"))
     parts = [_str(route.get("text"))] + [_str(c.get("display")) or c["code"] for c in _codings(route)]
@@ -560,7 +570,7 @@ def _route(kb: Knowledge, dosage: dict, dose_form: str | None, form_text: str | 
 
 
 # --- service requests ------------------------------------------------------------------------------
-def _service_request(res: dict, kb: Knowledge, *, is_draft: bool) -> OrderFact | None:
+def _service_request(res: JsonObject, kb: Knowledge, *, is_draft: bool) -> OrderFact | None:
     status = _str(res.get("status")) or ("draft" if is_draft else "unknown")
     if status not in OPEN_ORDER and not (is_draft and status not in DRAFT_CLOSED):
         return None

@@ -24,6 +24,7 @@ from .model import (
     THRESHOLD_STATUSES,
     Citation,
     CodedEntry,
+    KeywordRoute,
     Knowledge,
     KnowledgeError,
     Orderable,
@@ -39,7 +40,6 @@ from .validation import _concept_list, _field, _list, _number, _read, _strings
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent
 EXT = "https://b12-neuro-cds.example.org/StructureDefinition/"
 ORDERABLE_KINDS = frozenset({"lab", "medication", "referral"})
-ROUTES = frozenset({"parenteral", "oral"})
 
 
 def load_knowledge(
@@ -367,10 +367,14 @@ def _load_qualitative(root: Path) -> tuple[dict[tuple[str, str], bool], dict[str
     return codes, {k.strip().lower(): v for k, v in texts.items()}
 
 
-def _load_routes(root: Path) -> dict[str, str]:
+def _load_routes(root: Path) -> dict[str, KeywordRoute]:
     file = "routes.json"
     keywords = _field(_read(root, file), "keywords", dict, file, "routes")
+    routes: dict[str, KeywordRoute] = {}
     for word, route in keywords.items():
-        if route not in ROUTES:
-            raise KnowledgeError(f"{file}: keywords[{word!r}]: route {route!r} not parenteral/oral")
-    return {" ".join(k.lower().split()): v for k, v in keywords.items()}
+        match route:
+            case "parenteral" | "oral":
+                routes[" ".join(word.lower().split())] = route
+            case _:
+                raise KnowledgeError(f"{file}: keywords[{word!r}]: route {route!r} not parenteral/oral")
+    return routes

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 from .medication_names import BrandName, NameExclusion, NameMatch, NameMatcher, word_pattern
 
 Status = Literal["V", "S", "U", "design"]
+KeywordRoute = Literal["parenteral", "oral"]  # what a route or dose-form keyword (routes.json) can say
 CODE_STATUSES: frozenset[str] = frozenset({"V", "S", "U"})
 THRESHOLD_STATUSES: frozenset[str] = frozenset({"V", "S", "U", "design"})
 
@@ -225,7 +226,7 @@ class Knowledge:
         synonyms: dict[str, frozenset[str]],
         qualitative_codes: dict[tuple[str, str], bool],
         qualitative_texts: dict[str, bool],
-        route_keywords: dict[str, str],
+        route_keywords: dict[str, KeywordRoute],
         product_table: tuple[ProductInfo, ...] = (),
         brands: tuple[BrandName, ...] = (),
         exclusions: tuple[NameExclusion, ...] = (),
@@ -302,7 +303,7 @@ class Knowledge:
         """
         return self._names.match(text)
 
-    def route_for_text(self, text: str | None) -> str | None:
+    def route_for_text(self, text: str | None) -> KeywordRoute | None:
         """'parenteral' or 'oral' from route or dose-form text; None when absent or contradictory."""
         if not text or self._route_re is None:
             return None
