@@ -18,7 +18,7 @@ from ..findings import EvidenceItem, ThresholdApplied
 from ..record import FUTURE_SKEW, LabResult, MedicationExposure, OrderFact, PatientRecord, Problem
 
 if TYPE_CHECKING:
-    from cds_service.knowledge.model import Citation, Orderable, Threshold
+    from ...knowledge.model import Citation, Orderable, Threshold
 
 _T = TypeVar("_T")
 
