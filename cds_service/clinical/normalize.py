@@ -523,13 +523,14 @@ def _name_strength(kb: Knowledge, name: str | None, wanted: str | None) -> dose.
         return dose.strength_from_name(name)
     if wanted is None:
         return None
-    strengths = [dose.strength_from_name(p) for p in parts if wanted in kb.medication_classes_for_text(p)]
-    if not strengths or any(s is None or s.strength_mg is None for s in strengths):
+    found = [dose.strength_from_name(p) for p in parts if wanted in kb.medication_classes_for_text(p)]
+    strengths = [s for s in found if s is not None and s.strength_mg is not None]
+    if not found or len(strengths) != len(found):
         return None
-    if len({s.strength_per for s in strengths if s is not None}) != 1:
+    if len({s.strength_per for s in strengths}) != 1:
         return None
-    total = sum(s.strength_mg for s in strengths if s is not None and s.strength_mg is not None)
-    return dose.Strength(round(total, 9), strengths[0].strength_per)  # type: ignore[union-attr]
+    total = sum(s.strength_mg for s in strengths if s.strength_mg is not None)
+    return dose.Strength(round(total, 9), strengths[0].strength_per)
 
 
 def _positional_strength(
