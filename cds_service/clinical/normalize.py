@@ -315,7 +315,12 @@ def _qualitative(res: JsonObject, kb: Knowledge, base: dict[str, Any]) -> LabRes
     codings = _codings(concept) + [c for i in _list(res.get("interpretation")) for c in _codings(i)]
     coded = [(kb.qualitative_result(c.get("system"), c.get("code")), _str(c.get("display")) or c["code"])
              for c in codings]
+    interpretations = [_dict(i) for i in _list(res.get("interpretation"))]
+    # the flag's own words count too: interpretation.text, or a coding's display with no known code
     texts = [t for t in (_str(concept.get("text")), _str(res.get("valueString"))) if t]
+    texts += [t for i in interpretations for t in [_str(i.get("text"))] + [_str(c.get("display")) for c in
+                                                                          _list(i.get("coding"))
+                                                                          if isinstance(c, dict)] if t]
     found = [hit for hit in coded if hit[0] is not None] + [(kb.qualitative_text(t), t) for t in texts]
     positive, shown = next(((p, label) for p, label in found if p is not None), (None, None))
     value = quantity.get("value")

@@ -167,7 +167,7 @@ def _rationale(a: Assessment, trigger: str, pregnancy: bool) -> tuple[str, ...]:
         "(NICE NG239), whatever the current B12 level.",
     }.get(trigger, "The latest valid B12 is in the deficient band (NICE NG239).")
     if a.cover.uncounted:
-        first += " The B12 products on record do not count as replacement as recorded: confirm the dose."
+        first += " The B12 products on record do not count as current replacement (see why in the table)."
     else:
         first += " No B12 product is on record."
     if a.neuro.any:
