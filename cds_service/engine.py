@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .card_gate import CardGate, IdentifiedFinding, identify
+from .alerting import IdentifiedFinding
+from .card_gate import CardGate, identify
 from .cards.builder import build_card
 from .cards.identity import IDENTITY_EXTENSION, identity_extension
 from .clinical.arbitration import arbitrate
