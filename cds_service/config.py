@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = PACKAGE_DIR.parent
-DEFAULT_HOOKS_DIR = PROJECT_DIR / "hooks"
+PROJECT_DIR = PACKAGE_DIR.parent  # the checkout, when running from one (the preview's fixtures/)
+# Package data: in the checkout `cds_service/hooks` and `cds_service/openapi.yaml` are links to the
+# top-level `hooks/` and `openapi.yaml` that people edit; a built wheel holds copies of them.
+DEFAULT_HOOKS_DIR = PACKAGE_DIR / "hooks"
+OPENAPI_FILE = PACKAGE_DIR / "openapi.yaml"
 
 
 class ConfigError(ValueError):
