@@ -19,7 +19,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """App factory: load and validate settings, knowledge and service files once, then serve.
 
     `config` keys are the CDS_* variable names without the prefix (e.g. {"DATABASE_URL": ...});
-    anything invalid raises at start-up with a message naming the variable, file or field.
+    anything invalid raises a `StartupError` (cds_service/startup.py) with a one-line message naming
+    the variable, or the file and the field.
     """
     from . import metrics
     from .alerting import SuppressionPolicy
@@ -28,11 +29,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .api.middleware import install_middleware
     from .app_state import AppState, set_state
     from .card_gate import CardGate
+    from .cards.wording import check_wording_covers, load_wording
     from .clinical.rules import FAMILIES
     from .config import ConfigError, load_settings
     from .engine import Engine, system_clock
     from .fhir.fetch import FetchSettings, FhirFetcher
-    from .knowledge import KnowledgeError, load_knowledge
+    from .knowledge import ThresholdOverrideError, load_knowledge
     from .logging_setup import configure_logging
     from .protocol.services import load_service_definitions
     from .security import auth_enabled, auth_environ, install_jwt_auth
@@ -45,10 +47,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     try:
         kb = load_knowledge(Path(settings.knowledge_dir) if settings.knowledge_dir else None,
                             threshold_overrides=overrides or None)
-    except KnowledgeError as exc:
-        if overrides and "threshold_overrides" in str(exc):
-            raise ConfigError(f"CDS_THRESHOLD_OVERRIDES: {exc}") from None
-        raise
+    except ThresholdOverrideError as exc:
+        raise ConfigError(f"CDS_THRESHOLD_OVERRIDES: {exc}") from None
+    check_wording_covers(load_wording(), FAMILIES)  # a family without wording would be a 500 on its first card
     service_defs = load_service_definitions(Path(settings.hooks_dir), FAMILIES)
     explain.check_families_documented(kb, FAMILIES)  # every card links to its family's /explain page
     unknown_shadow = settings.shadow_service_ids() - set(service_defs)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .clinical.findings import Finding
+from .startup import StartupError
 
 DEFAULT_SUPPRESSION_DAYS: dict[str, int] = {
     "mma-testing": 30,
@@ -25,7 +26,7 @@ DEFAULT_SUPPRESSION_DAYS: dict[str, int] = {
 }
 
 
-class PolicyError(ValueError):
+class PolicyError(StartupError):
     """CDS_SUPPRESSION_DAYS is malformed; the message says which entry."""
 
 

@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .startup import StartupError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent  # the checkout, when running from one (the preview's fixtures/)
 # Package data: in the checkout `cds_service/hooks` and `cds_service/openapi.yaml` are links to the
@@ -23,7 +25,7 @@ DEFAULT_HOOKS_DIR = PACKAGE_DIR / "hooks"
 OPENAPI_FILE = PACKAGE_DIR / "openapi.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(StartupError):
     """A configuration value is missing or invalid; the message names the variable."""
 
 
