@@ -90,6 +90,7 @@ _THRESHOLDS: dict[str, tuple[float, str, str, str]] = {
     "policy.exclude-contraceptive-levomefolate": (1, "{flag}", "design", "design-convention"),
     "policy.lab-offers-b12-with-metabolites": (0, "{flag}", "design", "aan-2009"),
     "dose.b12-cyanide-antidote-min-mg": (1000, "mg", "design", "design-convention"),
+    "dose.b12-cyanide-antidote-min-mg-per-ml": (10, "mg", "design", "design-convention"),
     "dose.parenteral-b12-trace-max-mg": (0.01, "mg", "design", "design-convention"),
 }
 
