@@ -21,6 +21,7 @@ from cds_service.config import DEFAULT_HOOKS_DIR, PACKAGE_DIR
 from cds_service.knowledge import DEFAULT_DIRECTORY as KNOWLEDGE_DIR
 
 BIN = Path(sys.executable).parent
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 def start(tmp_path: Path, *, console_script: bool = False, pythonpath: Path | None = None,
@@ -117,3 +118,18 @@ def test_a_wording_file_that_is_not_json_names_the_file(tmp_path: Path) -> None:
 ])
 def test_a_bad_setting_names_the_variable(tmp_path: Path, settings: dict[str, str], fragment: str) -> None:
     assert_one_line_naming(start(tmp_path, **settings), fragment)
+
+
+def test_scripts_run_sh_prints_the_same_one_line(tmp_path: Path) -> None:
+    """scripts/run.sh sets up quietly (its output is shown only when set-up fails), then execs b12-cds.
+
+    Its set-up step (`pip install -e .`, about 3 s) is idempotent; the checkout's .venv must exist
+    already, as it does under scripts/test.sh.
+    """
+    if not (PROJECT / ".venv" / "bin" / "b12-cds").exists():
+        pytest.skip("scripts/run.sh uses the checkout's .venv, which this run does not have")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update({"CDS_DATABASE_URL": f"sqlite:///{tmp_path}/cds.db", "CDS_FETCH_BUDGET_MS": "lots"})
+    result = subprocess.run(["bash", str(PROJECT / "scripts" / "run.sh"), "--port", "1", "--workers", "1"],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert_one_line_naming(result, "CDS_FETCH_BUDGET_MS: 'lots' is not an integer")
