@@ -28,7 +28,7 @@ DEFAULT_SUPPRESSION_DAYS: dict[str, int] = {
 
 
 class PolicyError(StartupError):
-    """CDS_SUPPRESSION_DAYS is malformed; the message says which entry."""
+    """CDS_SUPPRESSION_DAYS names an unknown card family (its format is checked with the settings)."""
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,8 @@ class FetchSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """Every CDS_* setting, typed. Built by `load_settings`; the defaults are the README table's."""
+
     env: str = "development"  # development | production
     database_url: str = "sqlite:///var/b12-cds.db"
     hooks_dir: Path = DEFAULT_HOOKS_DIR
