@@ -19,6 +19,7 @@ from .model import (
     SiteAlias,
     Strength,
     Threshold,
+    ThresholdOverrideError,
     UnitTable,
 )
 from .table import knowledge_table
@@ -36,6 +37,7 @@ __all__ = [
     "SiteAlias",
     "Strength",
     "Threshold",
+    "ThresholdOverrideError",
     "UnitTable",
     "knowledge_table",
     "load_knowledge",
