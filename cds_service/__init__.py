@@ -69,7 +69,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             knowledge=kb,
             services=service_defs,
             engine=Engine(kb, clock, settings.max_prefetch_entries,
-                          gate=CardGate(db, policy, settings.shadow_service_ids())),
+                          gate=CardGate(db, policy, settings.shadow_service_ids()),
+                          validate_responses=settings.testing or settings.log_level.upper() == "DEBUG"),
             db=db,
             fetcher=FhirFetcher(
                 FetchSettings(

@@ -34,6 +34,15 @@ SAFE_FIELDS = frozenset(
         "services",
         "env",
         "where",
+        # read pass (fhir.reader): resource types, field paths and counts, never values or references
+        "resource_type",
+        "field",
+        "used",
+        "ignored_fields",
+        "unreadable",
+        "unreadable_unused",
+        "tolerated",
+        "withheld",
     }
 )
 

@@ -64,6 +64,26 @@ FHIR_FAILURES = Counter(
     ["status"],
 )
 
+READ_RESOURCES = Counter(
+    "b12_cds_fhir_resources_read",
+    "Resources of a used type in the read pass, by outcome: read, unreadable (left out and named on the "
+    "cards), unreadable-unused (left out; its codes map to nothing the rules read)",
+    ["outcome"],
+)
+FIELD_DEFECTS = Counter(
+    "b12_cds_fhir_field_defects",
+    "Defects in fields read only as a fallback (ignored, the resource is still read), by resource type and field",
+    ["resource_type", "field"],
+)
+WITHHELD = Counter(
+    "b12_cds_families_withheld",
+    "Rule families held back because an input whose absence they would report could not be read, by topic",
+    ["topic"],
+)
+_RESOURCE_TYPES = frozenset({"Patient", "Observation", "Condition", "Procedure", "Medication", "MedicationRequest",
+                             "MedicationStatement", "MedicationAdministration", "ServiceRequest"})
+_DEFECT_FIELDS = frozenset({"issued"})
+
 _FETCH_FAILURE_STATUSES = frozenset({"timeout", "unreachable", "circuit-open", "budget-exhausted", "invalid-response"})
 
 bp = Blueprint("metrics", __name__)
@@ -161,3 +181,19 @@ def observe_fhir_fetch(status: int | str, seconds: float) -> None:
 def record_fhir_failure(status: str) -> None:
     """A fetch refused before any HTTP call: circuit-open or budget-exhausted."""
     FHIR_FAILURES.labels(_status_label(status)).inc()
+
+
+def record_read(summary: object) -> None:
+    """Count one request's read pass (an engine.ReadSummary): outcomes, tolerated defects, held families."""
+    read = getattr(summary, "read", 0)
+    if read:
+        READ_RESOURCES.labels("read").inc(read)
+    for outcome, count in (("unreadable", getattr(summary, "unreadable", 0)),
+                           ("unreadable-unused", getattr(summary, "unreadable_unused", 0))):
+        if count:
+            READ_RESOURCES.labels(outcome).inc(count)
+    for resource_type, field in getattr(summary, "tolerated", ()):
+        FIELD_DEFECTS.labels(resource_type if resource_type in _RESOURCE_TYPES else OTHER,
+                             field if field in _DEFECT_FIELDS else OTHER).inc()
+    for family in getattr(summary, "withheld", ()):
+        WITHHELD.labels(topic_label(family)).inc()

@@ -153,7 +153,7 @@ def test_evaluate_reports_the_services_own_errors(client) -> None:
     bundle = load_patient("r2-folate-no-b12")
     for entry in bundle["entry"]:
         if entry["resource"]["resourceType"] == "MedicationRequest":
-            entry["resource"]["authoredOn"] = "2026-13-45"  # fails R4 validation in the engine
+            entry["resource"]["subject"] = {"reference": "Patient/someone-else"}  # refused by the engine
     body = client.post("/preview/api/evaluate", json={"bundle": bundle, "hook": "patient-view"}).get_json()
     assert body["status"] == 400 and body["response"]["resourceType"] == "OperationOutcome"
     assert body["request"]["hook"] == "patient-view"

@@ -1,10 +1,10 @@
-"""Which prefetched resources can matter to the rules: a cheap, crash-proof look at their codes.
+"""Could an unreadable resource have mattered? A crash-proof look at its codes in the raw JSON.
 
-Full R4B validation costs ~100-150 us a resource (tooling-notes 2.4) and a real chart is mostly
-resources no rule reads (other lab codes, unrelated problems and drugs). So the codes are looked up
-in the knowledge tables first, defensively (the resource is not validated yet), and only resources
-that could produce a fact are validated and normalised. A resource whose codes cannot be read at all
-cannot produce a fact either, so skipping it loses nothing.
+Only used on the failure path of the read pass (`fhir.reader`): a resource whose read fields are
+unusable is never normalised, but whether the cards must name it depends on what it could have
+been. Its codes are looked up defensively (nothing is validated) in the knowledge tables: a code
+that maps to a lab analyte or a concept makes it a possible input; codes that map to nothing (or
+cannot be read at all) mean it could not have produced a fact, so leaving it out loses nothing.
 """
 
 from __future__ import annotations
@@ -32,38 +32,72 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _code_matches(kb: Knowledge, concept: Any) -> bool:
+def code_concepts(kb: Knowledge, concept: Any) -> frozenset[str]:
+    """Lab analytes and concepts the codings of a CodeableConcept map to (empty if none or unreadable)."""
+    found: frozenset[str] = frozenset()
     for system, code, _ in _codings(concept):
         if isinstance(system, str) and isinstance(code, str):
-            if kb.lab_analyte(system, code) is not None or kb.concepts_for(system, code):
-                return True
-    return False
+            code = code.strip()
+            analyte = kb.lab_analyte(system, code)
+            found = found | kb.concepts_for(system, code) | ({analyte} if analyte else frozenset())
+    return found
 
 
-def _medication_matches(kb: Knowledge, resource: dict[str, Any]) -> bool:
-    if isinstance(resource.get("medicationReference"), dict):
-        return True  # the product is elsewhere (contained or a Medication resource): let the normaliser look
+def _product_concept(resource: dict[str, Any], context: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """medication[x] as a CodeableConcept, following a contained or sent Medication if referenced."""
     concept = resource.get("medicationCodeableConcept")
-    if _code_matches(kb, concept):
-        return True
-    names = [_str(concept.get("text")) if isinstance(concept, dict) else None]
-    names += [_str(display) for _, _, display in _codings(concept)]
-    return any(kb.medication_classes_for_text(name) for name in names if name)
+    if isinstance(concept, dict):
+        return concept
+    reference = resource.get("medicationReference")
+    target = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(target, str):
+        return None
+    pool = resource.get("contained") if target.startswith("#") else context
+    wanted = target[1:] if target.startswith("#") else target.rsplit("Medication/", 1)[-1].split("/")[0]
+    for item in pool if isinstance(pool, list) else ():
+        if isinstance(item, dict) and item.get("resourceType") == "Medication" and item.get("id") == wanted:
+            code = item.get("code")
+            return code if isinstance(code, dict) else None
+    return None
+
+
+def _medication_concepts(
+    kb: Knowledge, resource: dict[str, Any], context: list[dict[str, Any]]
+) -> frozenset[str] | None:
+    concept = _product_concept(resource, context)
+    if concept is None:
+        # the product is named elsewhere (a Medication not sent) or not at all: it could be anything
+        return frozenset() if isinstance(resource.get("medicationReference"), dict) else None
+    found = code_concepts(kb, concept)
+    names = [_str(concept.get("text"))] + [_str(display) for _, _, display in _codings(concept)]
+    for name in names:
+        if name:
+            found = found | kb.medication_classes_for_text(name)
+    return found or None
+
+
+def input_concepts(
+    resource: dict[str, Any], kb: Knowledge, context: list[dict[str, Any]] | None = None
+) -> frozenset[str] | None:
+    """What a resource could have been an input for: its concepts; None if it could not have mattered.
+
+    An empty set means "something the rules read, but not which" (a Patient, a Medication, a
+    medication order whose product is named only by a reference that was not sent).
+    """
+    resource_type = resource.get("resourceType")
+    if resource_type in ALWAYS:
+        return frozenset()
+    if resource_type in BY_CODE:
+        # a symptom recorded as an Observation carries the finding in its coded value
+        found = code_concepts(kb, resource.get("code"))
+        if resource_type == "Observation":
+            found = found | code_concepts(kb, resource.get("valueCodeableConcept"))
+        return found or None
+    if resource_type in MEDICATIONS:
+        return _medication_concepts(kb, resource, context or [])
+    return None
 
 
 def is_relevant(resource: dict[str, Any], kb: Knowledge) -> bool:
-    resource_type = resource.get("resourceType")
-    if resource_type in ALWAYS:
-        return True
-    if resource_type in BY_CODE:
-        # a symptom recorded as an Observation carries the finding in its coded value
-        return _code_matches(kb, resource.get("code")) or (
-            resource_type == "Observation" and _code_matches(kb, resource.get("valueCodeableConcept"))
-        )
-    if resource_type in MEDICATIONS:
-        return _medication_matches(kb, resource)
-    return False
-
-
-def relevant_resources(resources: Iterable[dict[str, Any]], kb: Knowledge) -> list[dict[str, Any]]:
-    return [r for r in resources if is_relevant(r, kb)]
+    """True when the resource's codes could produce a fact (kept for callers outside the read pass)."""
+    return input_concepts(resource, kb) is not None

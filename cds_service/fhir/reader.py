@@ -1,0 +1,149 @@
+"""The read pass: each resource of a used type, once, into its typed form; failures set aside, named.
+
+One pass from the decoded request JSON to the forms the normaliser maps onto facts (`fhir.forms`).
+Fault isolation is per resource: a resource whose read fields are unusable (a missing required
+`status`, a date that is not a FHIR dateTime, a status outside its value set) is left out, never a
+reason to refuse the whole request. Whether it matters is decided from its codes, looked up
+defensively in the raw JSON (`fhir.relevance`): one that could have been an input the rules read
+is returned as a `ReadFailure` (cards name it); one whose codes map to nothing the rules read could
+not have changed the advice and is only counted. Failure descriptions hold the field path and a
+fixed reason, never the value (it may be PHI).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from ..knowledge import Knowledge
+from .forms import DRAFT_FORMS, FORMS, INSTANT_RE, Medication, Resource
+from .relevance import input_concepts
+
+log = logging.getLogger("cds_service.fhir")
+
+_AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
+_BOUND = re.compile(r"^(?P<name>\w+): code not in the required value set$")
+_INSTANT = re.compile(INSTANT_RE)
+
+
+@dataclass(frozen=True)
+class ReadFailure:
+    """A resource of a used type that could not be read, described without any of its values."""
+
+    ref: str  # "Observation/abc" ("(no valid id)" when the id itself is unusable)
+    resource_type: str
+    field: str  # path of the first unusable read field, e.g. "status", "valueQuantity.value"
+    reason: str  # e.g. "missing", "not a valid FHIR value", "not in the required value set"
+    concepts: frozenset[str]  # what its codes map to (lab analytes, classes): what it could have been
+    is_draft: bool = False
+
+
+@dataclass
+class ReadResult:
+    resources: list[Resource] = field(default_factory=list)  # read, deduplicated by type/id
+    drafts: list[Resource] = field(default_factory=list)
+    failures: list[ReadFailure] = field(default_factory=list)  # could have mattered: cards name them
+    unused_failures: int = 0  # unreadable, but their codes map to nothing the rules read
+    tolerated: list[tuple[str, str]] = field(default_factory=list)  # (type, field) defects ignored
+
+
+def describe_ref(resource: dict[str, Any]) -> str:
+    """'Type/id' for messages; an id that is not a plain FHIR id is not echoed (it could hold PHI)."""
+    rid = resource.get("id")
+    valid = isinstance(rid, str) and 0 < len(rid) <= 64 and re.fullmatch(r"[A-Za-z0-9\-.]+", rid)
+    rtype = resource.get("resourceType")
+    return f"{rtype if isinstance(rtype, str) else 'Resource'}/{rid if valid else '(no valid id)'}"
+
+
+def failure_location(exc: msgspec.ValidationError) -> tuple[str, str]:
+    """(field path, reason) from a msgspec error, dropping any echoed value (an enum value, say)."""
+    message = str(exc)
+    at = _AT.search(message)
+    path = at.group("path") if at else ""
+    head = message[: at.start()] if at else message
+    if missing := _MISSING.search(head):
+        return (f"{path}.{missing.group('name')}" if path else missing.group("name")), "missing"
+    if bound := _BOUND.match(head):
+        return (f"{path}.{bound.group('name')}" if path else bound.group("name")), "not in the required value set"
+    if head.startswith("Invalid enum value"):
+        return path or "(resource)", "not in the required value set"
+    if "matching regex" in head:
+        return path or "(resource)", "not a valid FHIR value of its type"
+    if head.startswith("Expected"):
+        return path or "(resource)", head.split(" matching", 1)[0].replace("`", "")
+    return path or "(resource)", "not readable"
+
+
+def read_resources(
+    resources: Iterable[dict[str, Any]], kb: Knowledge, draft_orders: Sequence[dict[str, Any]] = ()
+) -> ReadResult:
+    """Read every resource of a used type once; set aside (and describe) those that cannot be read."""
+    result = ReadResult()
+    raw = list(resources)
+    seen: set[tuple[str, str]] = set()
+    for resource in raw:
+        rtype = resource.get("resourceType")
+        form_type = FORMS.get(rtype) if isinstance(rtype, str) else None
+        if form_type is None:
+            continue  # a type no rule reads (Encounter, Provenance ...): never looked at
+        rid = resource.get("id")
+        if isinstance(rid, str):
+            if (rtype, rid) in seen:
+                continue  # prefetch and fetched data overlap: the first copy wins
+            seen.add((rtype, rid))
+        form = _read_one(resource, form_type, raw, result, kb, is_draft=False)
+        if form is not None:
+            result.resources.append(form)
+    for resource in draft_orders:
+        rtype = resource.get("resourceType")
+        form_type = DRAFT_FORMS.get(rtype) if isinstance(rtype, str) else None
+        if form_type is None:
+            continue
+        form = _read_one(resource, form_type, [*raw, *draft_orders], result, kb, is_draft=True)
+        if form is not None:
+            result.drafts.append(form)
+    return result
+
+
+def _read_one(
+    resource: dict[str, Any], form_type: type[Resource], context: list[dict[str, Any]], result: ReadResult,
+    kb: Knowledge, *, is_draft: bool,
+) -> Resource | None:
+    try:
+        form = msgspec.convert(resource, form_type)
+    except msgspec.ValidationError as exc:
+        path, reason = failure_location(exc)
+        concepts = input_concepts(resource, kb, context)
+        rtype = str(resource["resourceType"])
+        log.debug("resource not readable", extra={"fields": {
+            "resource_type": rtype, "field": path, "used": concepts is not None}})
+        if concepts is None and not is_draft:
+            result.unused_failures += 1
+        else:
+            result.failures.append(ReadFailure(describe_ref(resource), rtype, path, reason,
+                                               concepts or frozenset(), is_draft))
+        return None
+    issued = getattr(form, "issued", None)
+    if issued is not None and not _INSTANT.match(issued):
+        result.tolerated.append((form_type.__name__, "issued"))
+        log.debug("unusable field ignored", extra={"fields": {"resource_type": form_type.__name__,
+                                                              "field": "issued"}})
+        form.issued = None  # type: ignore[attr-defined]
+    return form
+
+
+def contained_medication(form: Any, target: str) -> Medication | None:
+    """The contained Medication '#id' of a medication resource, read on demand; None if absent/unusable."""
+    for item in form.contained:
+        if isinstance(item, dict) and item.get("resourceType") == "Medication" and item.get("id") == target:
+            try:
+                return msgspec.convert(item, Medication)
+            except msgspec.ValidationError:
+                return None
+    return None
