@@ -54,13 +54,13 @@ class ReadSummary:
 
     read: int = 0  # resources of a used type read into their typed form
     unreadable: int = 0  # set aside and named on the cards
-    unreadable_unused: int = 0  # set aside; their codes map to nothing the rules read
+    skipped: int = 0  # their codes map to nothing the rules read: never built into a form
     tolerated: tuple[tuple[str, str], ...] = ()  # (resource type, field) defects ignored
     withheld: tuple[str, ...] = ()  # families held back by an unreadable key input
 
     @classmethod
     def of(cls, read: ReadResult, withheld: tuple[str, ...]) -> ReadSummary:
-        return cls(len(read.resources) + len(read.drafts), len(read.failures), read.unused_failures,
+        return cls(len(read.resources) + len(read.drafts), len(read.failures), read.skipped,
                    tuple(read.tolerated), withheld)
 
 

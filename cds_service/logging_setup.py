@@ -37,10 +37,9 @@ SAFE_FIELDS = frozenset(
         # read pass (fhir.reader): resource types, field paths and counts, never values or references
         "resource_type",
         "field",
-        "used",
         "ignored_fields",
         "unreadable",
-        "unreadable_unused",
+        "skipped",
         "tolerated",
         "withheld",
     }

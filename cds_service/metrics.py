@@ -66,8 +66,8 @@ FHIR_FAILURES = Counter(
 
 READ_RESOURCES = Counter(
     "b12_cds_fhir_resources_read",
-    "Resources of a used type in the read pass, by outcome: read, unreadable (left out and named on the "
-    "cards), unreadable-unused (left out; its codes map to nothing the rules read)",
+    "Resources of a used type in the read pass, by outcome: read (into its typed form), unreadable (left "
+    "out and named on the cards), skipped (its codes map to nothing the rules read; never read further)",
     ["outcome"],
 )
 FIELD_DEFECTS = Counter(
@@ -189,7 +189,7 @@ def record_read(summary: object) -> None:
     if read:
         READ_RESOURCES.labels("read").inc(read)
     for outcome, count in (("unreadable", getattr(summary, "unreadable", 0)),
-                           ("unreadable-unused", getattr(summary, "unreadable_unused", 0))):
+                           ("skipped", getattr(summary, "skipped", 0))):
         if count:
             READ_RESOURCES.labels(outcome).inc(count)
     for resource_type, field in getattr(summary, "tolerated", ()):

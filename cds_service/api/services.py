@@ -56,7 +56,7 @@ def call_service(service_id: str) -> Response:
                 "unavailable_inputs": list(evaluation.record.unavailable_inputs),
                 "ignored_fields": list(hook_request.ignored_fields),
                 "unreadable": evaluation.read.unreadable,
-                "unreadable_unused": evaluation.read.unreadable_unused,
+                "skipped": evaluation.read.skipped,
                 "tolerated": len(evaluation.read.tolerated),
                 "withheld": list(evaluation.read.withheld),
                 "timings_ms": {k: round(v, 3) for k, v in evaluation.timings_ms.items()},

@@ -61,7 +61,7 @@ CONDITION_VERIFICATION = frozenset({"unconfirmed", "provisional", "differential"
                                     "entered-in-error"})
 
 
-class Form(Struct, kw_only=True, omit_defaults=True):
+class Form(Struct, kw_only=True, omit_defaults=True, gc=False):
     """Base of every read form: unknown fields are ignored, defaults are omitted on output."""
 
 

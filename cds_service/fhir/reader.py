@@ -1,13 +1,13 @@
 """The read pass: each resource of a used type, once, into its typed form; failures set aside, named.
 
 One pass from the decoded request JSON to the forms the normaliser maps onto facts (`fhir.forms`).
-Fault isolation is per resource: a resource whose read fields are unusable (a missing required
-`status`, a date that is not a FHIR dateTime, a status outside its value set) is left out, never a
-reason to refuse the whole request. Whether it matters is decided from its codes, looked up
-defensively in the raw JSON (`fhir.relevance`): one that could have been an input the rules read
-is returned as a `ReadFailure` (cards name it); one whose codes map to nothing the rules read could
-not have changed the advice and is only counted. Failure descriptions hold the field path and a
-fixed reason, never the value (it may be PHI).
+First its codes are looked up (`fhir.relevance`, a few dict lookups): a resource whose codes map to
+nothing the rules read is skipped there, never built into a form (most of a real chart). The rest
+are read once, strictly. Fault isolation is per resource: one whose read fields are unusable (a
+missing required `status`, a date that is not a FHIR dateTime, a status outside its value set) is
+left out and returned as a `ReadFailure` carrying what its codes say it could have been; the cards
+name it. It is never a reason to refuse the whole request. Failure descriptions hold the field path
+and a fixed reason, never the value (it may be PHI).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import msgspec
 
 from ..knowledge import Knowledge
 from .forms import DRAFT_FORMS, FORMS, INSTANT_RE, Medication, Resource
-from .relevance import input_concepts
+from .relevance import input_concepts, medication_index
 
 log = logging.getLogger("cds_service.fhir")
 
@@ -49,7 +49,7 @@ class ReadResult:
     resources: list[Resource] = field(default_factory=list)  # read, deduplicated by type/id
     drafts: list[Resource] = field(default_factory=list)
     failures: list[ReadFailure] = field(default_factory=list)  # could have mattered: cards name them
-    unused_failures: int = 0  # unreadable, but their codes map to nothing the rules read
+    skipped: int = 0  # codes map to nothing the rules read: never built into a form
     tolerated: list[tuple[str, str]] = field(default_factory=list)  # (type, field) defects ignored
 
 
@@ -86,6 +86,7 @@ def read_resources(
     """Read every resource of a used type once; set aside (and describe) those that cannot be read."""
     result = ReadResult()
     raw = list(resources)
+    medications = medication_index([*raw, *draft_orders])
     seen: set[tuple[str, str]] = set()
     for resource in raw:
         rtype = resource.get("resourceType")
@@ -97,7 +98,11 @@ def read_resources(
             if (rtype, rid) in seen:
                 continue  # prefetch and fetched data overlap: the first copy wins
             seen.add((rtype, rid))
-        form = _read_one(resource, form_type, raw, result, kb, is_draft=False)
+        concepts = input_concepts(resource, kb, medications)
+        if concepts is None:
+            result.skipped += 1
+            continue
+        form = _read_one(resource, form_type, concepts, result, is_draft=False)
         if form is not None:
             result.resources.append(form)
     for resource in draft_orders:
@@ -105,29 +110,25 @@ def read_resources(
         form_type = DRAFT_FORMS.get(rtype) if isinstance(rtype, str) else None
         if form_type is None:
             continue
-        form = _read_one(resource, form_type, [*raw, *draft_orders], result, kb, is_draft=True)
+        # a draft under review is read whatever its codes: an order that cannot be read cannot be checked
+        form = _read_one(resource, form_type, input_concepts(resource, kb, medications), result, is_draft=True)
         if form is not None:
             result.drafts.append(form)
     return result
 
 
 def _read_one(
-    resource: dict[str, Any], form_type: type[Resource], context: list[dict[str, Any]], result: ReadResult,
-    kb: Knowledge, *, is_draft: bool,
+    resource: dict[str, Any], form_type: type[Resource], concepts: frozenset[str] | None, result: ReadResult,
+    *, is_draft: bool,
 ) -> Resource | None:
     try:
         form = msgspec.convert(resource, form_type)
     except msgspec.ValidationError as exc:
         path, reason = failure_location(exc)
-        concepts = input_concepts(resource, kb, context)
         rtype = str(resource["resourceType"])
-        log.debug("resource not readable", extra={"fields": {
-            "resource_type": rtype, "field": path, "used": concepts is not None}})
-        if concepts is None and not is_draft:
-            result.unused_failures += 1
-        else:
-            result.failures.append(ReadFailure(describe_ref(resource), rtype, path, reason,
-                                               concepts or frozenset(), is_draft))
+        log.debug("resource not readable", extra={"fields": {"resource_type": rtype, "field": path}})
+        result.failures.append(ReadFailure(describe_ref(resource), rtype, path, reason, concepts or frozenset(),
+                                           is_draft))
         return None
     issued = getattr(form, "issued", None)
     if issued is not None and not _INSTANT.match(issued):

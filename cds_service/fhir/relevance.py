@@ -1,10 +1,13 @@
-"""Could an unreadable resource have mattered? A crash-proof look at its codes in the raw JSON.
+"""Can a resource matter to the rules? A crash-proof look at its codes in the raw JSON.
 
-Only used on the failure path of the read pass (`fhir.reader`): a resource whose read fields are
-unusable is never normalised, but whether the cards must name it depends on what it could have
-been. Its codes are looked up defensively (nothing is validated) in the knowledge tables: a code
-that maps to a lab analyte or a concept makes it a possible input; codes that map to nothing (or
-cannot be read at all) mean it could not have produced a fact, so leaving it out loses nothing.
+The read pass (`fhir.reader`) asks this first, of every resource of a used type: a real chart is
+mostly resources no rule reads (other lab codes, unrelated problems and drugs), and building a
+typed form of those would be wasted work. The codes are looked up defensively (nothing is trusted
+yet) in the knowledge tables: a code that maps to a lab analyte or a concept makes the resource a
+possible input, and only then is it read into its typed form. The same answer says, for a resource
+that then cannot be read, what it could have been (a B12 result, a B12 product) so the cards can
+name it. Codes that map to nothing (or cannot be read at all) mean it could not have produced a
+fact, so leaving it out loses nothing.
 """
 
 from __future__ import annotations
@@ -43,7 +46,12 @@ def code_concepts(kb: Knowledge, concept: Any) -> frozenset[str]:
     return found
 
 
-def _product_concept(resource: dict[str, Any], context: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+def medication_index(resources: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Medication resources by id (the products medicationReference may point to)."""
+    return {r["id"]: r for r in resources if r.get("resourceType") == "Medication" and isinstance(r.get("id"), str)}
+
+
+def _product_concept(resource: dict[str, Any], medications: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """medication[x] as a CodeableConcept, following a contained or sent Medication if referenced."""
     concept = resource.get("medicationCodeableConcept")
     if isinstance(concept, dict):
@@ -52,19 +60,21 @@ def _product_concept(resource: dict[str, Any], context: Iterable[dict[str, Any]]
     target = reference.get("reference") if isinstance(reference, dict) else None
     if not isinstance(target, str):
         return None
-    pool = resource.get("contained") if target.startswith("#") else context
-    wanted = target[1:] if target.startswith("#") else target.rsplit("Medication/", 1)[-1].split("/")[0]
-    for item in pool if isinstance(pool, list) else ():
-        if isinstance(item, dict) and item.get("resourceType") == "Medication" and item.get("id") == wanted:
-            code = item.get("code")
-            return code if isinstance(code, dict) else None
-    return None
+    item: Any = None
+    if target.startswith("#"):
+        contained = resource.get("contained")
+        item = next((c for c in contained if isinstance(c, dict) and c.get("resourceType") == "Medication"
+                     and c.get("id") == target[1:]), None) if isinstance(contained, list) else None
+    elif "Medication/" in target:
+        item = medications.get(target.rsplit("Medication/", 1)[1].split("/")[0])
+    code = item.get("code") if isinstance(item, dict) else None
+    return code if isinstance(code, dict) else None
 
 
 def _medication_concepts(
-    kb: Knowledge, resource: dict[str, Any], context: list[dict[str, Any]]
+    kb: Knowledge, resource: dict[str, Any], medications: dict[str, dict[str, Any]]
 ) -> frozenset[str] | None:
-    concept = _product_concept(resource, context)
+    concept = _product_concept(resource, medications)
     if concept is None:
         # the product is named elsewhere (a Medication not sent) or not at all: it could be anything
         return frozenset() if isinstance(resource.get("medicationReference"), dict) else None
@@ -77,7 +87,7 @@ def _medication_concepts(
 
 
 def input_concepts(
-    resource: dict[str, Any], kb: Knowledge, context: list[dict[str, Any]] | None = None
+    resource: dict[str, Any], kb: Knowledge, medications: dict[str, dict[str, Any]] | None = None
 ) -> frozenset[str] | None:
     """What a resource could have been an input for: its concepts; None if it could not have mattered.
 
@@ -94,7 +104,7 @@ def input_concepts(
             found = found | code_concepts(kb, resource.get("valueCodeableConcept"))
         return found or None
     if resource_type in MEDICATIONS:
-        return _medication_concepts(kb, resource, context or [])
+        return _medication_concepts(kb, resource, medications or {})
     return None
 
 
