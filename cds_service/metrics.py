@@ -27,6 +27,7 @@ from prometheus_client import (
 from prometheus_client import multiprocess as _multiprocess
 
 from .clinical.rules import FAMILIES
+from .fhir.screen import SCREENED_FIELDS
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 INDICATORS = frozenset({"info", "warning", "critical"})
@@ -72,7 +73,8 @@ READ_RESOURCES = Counter(
 )
 FIELD_DEFECTS = Counter(
     "b12_cds_fhir_field_defects",
-    "Defects in fields read only as a fallback (ignored, the resource is still read), by resource type and field",
+    "Defects in fields the rules do not need, ignored (the resource is still read), by resource type and R4 "
+    "element name",
     ["resource_type", "field"],
 )
 WITHHELD = Counter(
@@ -82,7 +84,6 @@ WITHHELD = Counter(
 )
 _RESOURCE_TYPES = frozenset({"Patient", "Observation", "Condition", "Procedure", "Medication", "MedicationRequest",
                              "MedicationStatement", "MedicationAdministration", "ServiceRequest"})
-_DEFECT_FIELDS = frozenset({"issued"})
 
 _FETCH_FAILURE_STATUSES = frozenset({"timeout", "unreachable", "circuit-open", "budget-exhausted", "invalid-response"})
 
@@ -194,6 +195,6 @@ def record_read(summary: object) -> None:
             READ_RESOURCES.labels(outcome).inc(count)
     for resource_type, field in getattr(summary, "tolerated", ()):
         FIELD_DEFECTS.labels(resource_type if resource_type in _RESOURCE_TYPES else OTHER,
-                             field if field in _DEFECT_FIELDS else OTHER).inc()
+                             field if field in SCREENED_FIELDS else OTHER).inc()
     for family in getattr(summary, "withheld", ()):
         WITHHELD.labels(topic_label(family)).inc()

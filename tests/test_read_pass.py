@@ -89,25 +89,27 @@ def test_an_unusable_read_field_sets_the_resource_aside_naming_the_field(change:
 
 
 @pytest.mark.parametrize(
-    "change",
+    ("change", "counted"),
     [
-        lambda r: r.update(meta={"lastUpdated": "not a date"}),
-        lambda r: r.update(note="a string where an array belongs"),
-        lambda r: r.update(extension=[{"valueString": 1}]),
-        lambda r: r.update(extension={"not": "an array"}),
-        lambda r: r.update(text=5, identifier="x", performer={"bad": True}, vendorField=[None]),
-        lambda r: r.update(_effectiveDateTime={"extension": "odd"}),
-        lambda r: r["code"]["coding"][0].update(userSelected="yes", version=3),
-        lambda r: r.update(issued="yesterday"),
+        (lambda r: r.update(meta={"lastUpdated": "not a date"}), ["meta.lastUpdated"]),
+        (lambda r: r.update(note="a string where an array belongs"), ["note"]),
+        (lambda r: r.update(extension=[{"valueString": 1}]), ["extension"]),
+        (lambda r: r.update(extension={"not": "an array"}), ["extension"]),
+        (lambda r: r.update(text=5, identifier="x", performer={"bad": True}, vendorField=[None]),
+         ["text", "identifier", "performer", "(unknown element)"]),
+        (lambda r: r.update(_effectiveDateTime={"extension": "odd"}), []),  # nested content is not screened
+        (lambda r: r["code"]["coding"][0].update(userSelected="yes", version=3), []),
+        (lambda r: r.update(issued="yesterday"), ["issued"]),
     ],
     ids=["meta.lastUpdated", "note-as-string", "extension-without-url", "extension-as-object", "unknown-fields",
          "primitive-extension", "unread-coding-fields", "issued-as-words"],
 )
-def test_a_defect_in_a_field_no_rule_reads_is_no_error(change: Callable) -> None:
+def test_a_defect_in_a_field_no_rule_reads_is_no_error_and_is_counted(change: Callable, counted: list) -> None:
     bad = b12_observation(150)
     change(bad)
     read = read_resources([bad], KB)
     assert read.failures == [] and len(read.resources) == 1
+    assert read.tolerated == [("Observation", name) for name in counted]
 
 
 def test_an_unusable_fallback_date_is_ignored_and_counted() -> None:
@@ -278,3 +280,24 @@ def test_one_unreadable_resource_is_named_and_the_urgent_card_kept(api, scenario
         for card in cards:
             assert ref in card.get("detail", "").replace("\\", ""), (ref, card["source"]["topic"]["code"])
     assert tried, "no resource of this scenario could be made unreadable"
+
+
+def test_read_outcomes_and_ignored_defects_are_counted_in_metrics(client) -> None:
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = (sample("b12_cds_fhir_field_defects_total", resource_type="Observation", field="note"),
+              sample("b12_cds_fhir_resources_read_total", outcome="unreadable"),
+              sample("b12_cds_fhir_resources_read_total", outcome="skipped"))
+    noted = b12_observation(150)
+    noted["note"] = "a string"
+    broken = b12_observation(150, oid="b12-2")
+    del broken["status"]
+    glucose = b12_observation(5.4, "mmol/L", code="2345-7", oid="glu-1")
+    assert post(client, URL, patient_view_request(labs=searchset(noted, broken, glucose))).status_code == 200
+    after = (sample("b12_cds_fhir_field_defects_total", resource_type="Observation", field="note"),
+             sample("b12_cds_fhir_resources_read_total", outcome="unreadable"),
+             sample("b12_cds_fhir_resources_read_total", outcome="skipped"))
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]

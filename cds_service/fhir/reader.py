@@ -23,6 +23,7 @@ import msgspec
 from ..knowledge import Knowledge
 from .forms import DRAFT_FORMS, FORMS, INSTANT_RE, Medication, Resource
 from .relevance import input_concepts, medication_index
+from .screen import unread_defects
 
 log = logging.getLogger("cds_service.fhir")
 
@@ -30,6 +31,10 @@ _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
 _BOUND = re.compile(r"^(?P<name>\w+): code not in the required value set$")
 _INSTANT = re.compile(INSTANT_RE)
+# the fields each form declares (validated by the typed read); the screen looks only at the others
+_READ_FIELDS: dict[type, frozenset[str]] = {
+    form: frozenset(form.__struct_fields__) for form in (*FORMS.values(), *DRAFT_FORMS.values())
+}
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,9 @@ class ReadResult:
     drafts: list[Resource] = field(default_factory=list)
     failures: list[ReadFailure] = field(default_factory=list)  # could have mattered: cards name them
     skipped: int = 0  # codes map to nothing the rules read: never built into a form
-    tolerated: list[tuple[str, str]] = field(default_factory=list)  # (type, field) defects ignored
+    # (type, field) defects in fields the service does not need (fhir.screen, and an unusable `issued`):
+    # counted and logged, the resource is still read
+    tolerated: list[tuple[str, str]] = field(default_factory=list)
 
 
 def describe_ref(resource: dict[str, Any]) -> str:
@@ -130,12 +137,16 @@ def _read_one(
         result.failures.append(ReadFailure(describe_ref(resource), rtype, path, reason, concepts or frozenset(),
                                            is_draft))
         return None
+    rtype = form.resourceType
+    defects = unread_defects(resource, rtype, _READ_FIELDS[form_type])
     issued = getattr(form, "issued", None)
     if issued is not None and not _INSTANT.match(issued):
-        result.tolerated.append((form_type.__name__, "issued"))
-        log.debug("unusable field ignored", extra={"fields": {"resource_type": form_type.__name__,
-                                                              "field": "issued"}})
+        defects.append("issued")
         form.issued = None  # type: ignore[attr-defined]
+    for name in defects:
+        result.tolerated.append((rtype, name))
+        log.debug("defect in a field the rules do not need, ignored",
+                  extra={"fields": {"resource_type": rtype, "field": name}})
     return form
 
 
