@@ -301,3 +301,17 @@ def test_read_outcomes_and_ignored_defects_are_counted_in_metrics(client) -> Non
              sample("b12_cds_fhir_resources_read_total", outcome="unreadable"),
              sample("b12_cds_fhir_resources_read_total", outcome="skipped"))
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
+
+
+def test_an_order_under_review_that_cannot_be_read_is_a_412_not_a_silent_safe(client) -> None:
+    draft = {"resourceType": "MedicationRequest", "id": "draft-1", "status": "draft", "intent": "order",
+             "subject": {"reference": "Patient/p1"}, "authoredOn": "today",
+             "medicationCodeableConcept": {"text": "Folic acid 5 mg tablets"}}
+    body = patient_view_request()
+    body["hook"] = "order-sign"
+    body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": [{"resource": draft}]}
+    response = post(client, "/cds-services/b12-order-sign", body)
+    assert response.status_code == 412
+    assert "MedicationRequest/draft-1" in response.get_json()["issue"][0]["diagnostics"]
+    draft["authoredOn"] = "2026-10-30"
+    assert post(client, "/cds-services/b12-order-sign", body).status_code == 200
