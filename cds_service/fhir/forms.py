@@ -28,7 +28,7 @@ DATE_RE = rf"^{_YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?\Z"
 DATETIME_RE = rf"^{_YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T{_TIME}{_ZONE})?)?)?\Z"
 INSTANT_RE = rf"^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T{_TIME}{_ZONE}\Z"
 
-FhirString = Annotated[str, Meta(pattern=r"[^\s]")]  # R4 string: not empty, not only whitespace
+FhirString = Annotated[str, Meta(min_length=1)]  # R4 string: [ \r\n\t\S]+, i.e. not empty
 Code = Annotated[str, Meta(pattern=r"^[^\s]+( [^\s]+)*\Z")]
 Uri = Annotated[str, Meta(pattern=r"^\S*\Z")]
 Id = Annotated[str, Meta(pattern=r"^[A-Za-z0-9\-.]{1,64}\Z")]
