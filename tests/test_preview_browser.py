@@ -150,13 +150,16 @@ def test_evaluate_refuses_malformed_input_with_an_operation_outcome(client, body
 
 
 def test_evaluate_reports_the_services_own_errors(client) -> None:
-    bundle = load_patient("r2-folate-no-b12")
-    for entry in bundle["entry"]:
-        if entry["resource"]["resourceType"] == "MedicationRequest":
-            entry["resource"]["subject"] = {"reference": "Patient/someone-else"}  # refused by the engine
-    body = client.post("/preview/api/evaluate", json={"bundle": bundle, "hook": "patient-view"}).get_json()
-    assert body["status"] == 400 and body["response"]["resourceType"] == "OperationOutcome"
-    assert body["request"]["hook"] == "patient-view"
+    bundle = load_patient("healthy-normal-b12")
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    bundle["entry"].append({"resource": {  # a draft order the engine cannot read: it cannot be checked (412)
+        "resourceType": "MedicationRequest", "id": "draft-unreadable", "status": "draft", "intent": "order",
+        "subject": {"reference": f"Patient/{patient['id']}"}, "authoredOn": "today",
+        "medicationCodeableConcept": {"text": "Folic acid 5 mg tablets"}}})
+    body = client.post("/preview/api/evaluate", json={"bundle": bundle, "hook": "order-sign"}).get_json()
+    assert body["status"] == 412 and body["response"]["resourceType"] == "OperationOutcome"
+    assert "MedicationRequest/draft-unreadable" in body["response"]["issue"][0]["diagnostics"]
+    assert body["request"]["hook"] == "order-sign"
 
 
 def test_check_lists_every_r4_problem_with_its_path_and_what_the_service_does(client) -> None:
