@@ -12,10 +12,17 @@ fact, so leaving it out loses nothing.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 from ..knowledge import Knowledge
+
+# Per knowledge object, the concepts of each (system, code) and each medication name already looked
+# up: a chart repeats the same few codes, and this runs for every resource of a used type. Bounded so
+# a stream of distinct codes cannot grow it without limit.
+_MEMO: weakref.WeakKeyDictionary[Knowledge, dict[Any, frozenset[str]]] = weakref.WeakKeyDictionary()
+_MEMO_MAX = 8192
 
 ALWAYS = frozenset({"Patient", "Medication"})  # demographics; products referenced by medication orders
 BY_CODE = frozenset({"Observation", "Condition", "Procedure", "ServiceRequest"})
@@ -35,14 +42,37 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _memo(kb: Knowledge) -> dict[Any, frozenset[str]]:
+    memo = _MEMO.get(kb)
+    if memo is None or len(memo) > _MEMO_MAX:
+        memo = _MEMO[kb] = {}
+    return memo
+
+
+def _code(kb: Knowledge, memo: dict[Any, frozenset[str]], system: str, code: str) -> frozenset[str]:
+    key = (system, code)
+    found = memo.get(key)
+    if found is None:
+        code = code.strip()
+        analyte = kb.lab_analyte(system, code)
+        found = memo[key] = kb.concepts_for(system, code) | ({analyte} if analyte else frozenset())
+    return found
+
+
+def _named(kb: Knowledge, memo: dict[Any, frozenset[str]], text: str) -> frozenset[str]:
+    found = memo.get(text)
+    if found is None:
+        found = memo[text] = kb.medication_classes_for_text(text)
+    return found
+
+
 def code_concepts(kb: Knowledge, concept: Any) -> frozenset[str]:
     """Lab analytes and concepts the codings of a CodeableConcept map to (empty if none or unreadable)."""
     found: frozenset[str] = frozenset()
+    memo = _memo(kb)
     for system, code, _ in _codings(concept):
         if isinstance(system, str) and isinstance(code, str):
-            code = code.strip()
-            analyte = kb.lab_analyte(system, code)
-            found = found | kb.concepts_for(system, code) | ({analyte} if analyte else frozenset())
+            found = found | _code(kb, memo, system, code)
     return found
 
 
@@ -80,9 +110,10 @@ def _medication_concepts(
         return frozenset() if isinstance(resource.get("medicationReference"), dict) else None
     found = code_concepts(kb, concept)
     names = [_str(concept.get("text"))] + [_str(display) for _, _, display in _codings(concept)]
+    memo = _memo(kb)
     for name in names:
         if name:
-            found = found | kb.medication_classes_for_text(name)
+            found = found | _named(kb, memo, name)
     return found or None
 
 
