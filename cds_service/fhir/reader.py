@@ -22,7 +22,7 @@ import msgspec
 
 from ..knowledge import Knowledge
 from .forms import DRAFT_FORMS, FORMS, INSTANT_RE, Medication, Resource
-from .relevance import input_concepts, medication_index
+from .relevance import input_concepts, lookup_memo, medication_index
 from .screen import unread_defects
 
 log = logging.getLogger("cds_service.fhir")
@@ -94,6 +94,7 @@ def read_resources(
     result = ReadResult()
     raw = list(resources)
     medications = medication_index([*raw, *draft_orders])
+    memo = lookup_memo(kb)
     seen: set[tuple[str, str]] = set()
     for resource in raw:
         rtype = resource.get("resourceType")
@@ -105,7 +106,7 @@ def read_resources(
             if (rtype, rid) in seen:
                 continue  # prefetch and fetched data overlap: the first copy wins
             seen.add((rtype, rid))
-        concepts = input_concepts(resource, kb, medications)
+        concepts = input_concepts(resource, kb, medications, memo)
         if concepts is None:
             result.skipped += 1
             continue
@@ -118,7 +119,8 @@ def read_resources(
         if form_type is None:
             continue
         # a draft under review is read whatever its codes: an order that cannot be read cannot be checked
-        form = _read_one(resource, form_type, input_concepts(resource, kb, medications), result, is_draft=True)
+        form = _read_one(resource, form_type, input_concepts(resource, kb, medications, memo), result,
+                         is_draft=True)
         if form is not None:
             result.drafts.append(form)
     return result

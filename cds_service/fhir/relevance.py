@@ -42,14 +42,18 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _memo(kb: Knowledge) -> dict[Any, frozenset[str]]:
+Memo = dict[Any, frozenset[str]]
+
+
+def lookup_memo(kb: Knowledge) -> Memo:
+    """The lookup memo of this knowledge object (take it once per request and pass it on)."""
     memo = _MEMO.get(kb)
     if memo is None or len(memo) > _MEMO_MAX:
         memo = _MEMO[kb] = {}
     return memo
 
 
-def _code(kb: Knowledge, memo: dict[Any, frozenset[str]], system: str, code: str) -> frozenset[str]:
+def _code(kb: Knowledge, memo: Memo, system: str, code: str) -> frozenset[str]:
     key = (system, code)
     found = memo.get(key)
     if found is None:
@@ -59,17 +63,17 @@ def _code(kb: Knowledge, memo: dict[Any, frozenset[str]], system: str, code: str
     return found
 
 
-def _named(kb: Knowledge, memo: dict[Any, frozenset[str]], text: str) -> frozenset[str]:
+def _named(kb: Knowledge, memo: Memo, text: str) -> frozenset[str]:
     found = memo.get(text)
     if found is None:
         found = memo[text] = kb.medication_classes_for_text(text)
     return found
 
 
-def code_concepts(kb: Knowledge, concept: Any) -> frozenset[str]:
+def code_concepts(kb: Knowledge, concept: Any, memo: Memo | None = None) -> frozenset[str]:
     """Lab analytes and concepts the codings of a CodeableConcept map to (empty if none or unreadable)."""
     found: frozenset[str] = frozenset()
-    memo = _memo(kb)
+    memo = lookup_memo(kb) if memo is None else memo
     for system, code, _ in _codings(concept):
         if isinstance(system, str) and isinstance(code, str):
             found = found | _code(kb, memo, system, code)
@@ -102,15 +106,14 @@ def _product_concept(resource: dict[str, Any], medications: dict[str, dict[str, 
 
 
 def _medication_concepts(
-    kb: Knowledge, resource: dict[str, Any], medications: dict[str, dict[str, Any]]
+    kb: Knowledge, resource: dict[str, Any], medications: dict[str, dict[str, Any]], memo: Memo
 ) -> frozenset[str] | None:
     concept = _product_concept(resource, medications)
     if concept is None:
         # the product is named elsewhere (a Medication not sent) or not at all: it could be anything
         return frozenset() if isinstance(resource.get("medicationReference"), dict) else None
-    found = code_concepts(kb, concept)
+    found = code_concepts(kb, concept, memo)
     names = [_str(concept.get("text"))] + [_str(display) for _, _, display in _codings(concept)]
-    memo = _memo(kb)
     for name in names:
         if name:
             found = found | _named(kb, memo, name)
@@ -118,7 +121,8 @@ def _medication_concepts(
 
 
 def input_concepts(
-    resource: dict[str, Any], kb: Knowledge, medications: dict[str, dict[str, Any]] | None = None
+    resource: dict[str, Any], kb: Knowledge, medications: dict[str, dict[str, Any]] | None = None,
+    memo: Memo | None = None,
 ) -> frozenset[str] | None:
     """What a resource could have been an input for: its concepts; None if it could not have mattered.
 
@@ -128,14 +132,15 @@ def input_concepts(
     resource_type = resource.get("resourceType")
     if resource_type in ALWAYS:
         return frozenset()
+    memo = lookup_memo(kb) if memo is None else memo
     if resource_type in BY_CODE:
         # a symptom recorded as an Observation carries the finding in its coded value
-        found = code_concepts(kb, resource.get("code"))
-        if resource_type == "Observation":
-            found = found | code_concepts(kb, resource.get("valueCodeableConcept"))
+        found = code_concepts(kb, resource.get("code"), memo)
+        if resource_type == "Observation" and "valueCodeableConcept" in resource:
+            found = found | code_concepts(kb, resource["valueCodeableConcept"], memo)
         return found or None
     if resource_type in MEDICATIONS:
-        return _medication_concepts(kb, resource, medications or {})
+        return _medication_concepts(kb, resource, medications or {}, memo)
     return None
 
 
