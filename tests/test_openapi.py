@@ -621,6 +621,18 @@ def test_schema_violation_400_conforms(api, openapi: OpenAPI) -> None:
     assert_conforms(openapi, "post", path, response)
 
 
+def test_unreadable_resource_200_with_extension_conforms(api, openapi: OpenAPI) -> None:
+    path = f"/cds-services/{PATIENT_VIEW}"
+    body = patient_view_body()
+    broken = {"resourceType": "Observation", "id": "b12-1", "subject": {"reference": "Patient/p1"},
+              "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]}}  # no status
+    body["prefetch"]["labs"] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": broken}]}
+    response = api.post(path, json=body)
+    assert response.status_code == 200
+    assert response.get_json()["extension"]["org.b12-neuro-cds.unreadable-resources"][0]["field"] == "status"
+    assert_conforms(openapi, "post", path, response)
+
+
 def test_unknown_service_404_conforms(api, openapi: OpenAPI) -> None:
     path = "/cds-services/no-such-service"
     response = api.post(path, json=patient_view_body())
