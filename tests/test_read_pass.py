@@ -326,3 +326,12 @@ def test_an_order_under_review_that_cannot_be_read_is_a_412_not_a_silent_safe(cl
     assert "MedicationRequest/draft-1" in response.get_json()["issue"][0]["diagnostics"]
     draft["authoredOn"] = "2026-10-30"
     assert post(client, "/cds-services/b12-order-sign", body).status_code == 200
+
+
+def test_an_unreadable_medication_says_which_product_it_could_have_been() -> None:
+    medication = {"resourceType": "Medication", "id": "med-1", "form": "tablet",
+                  "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "4511"}],
+                           "text": "folic acid 5 MG Oral Tablet"}}
+    [failure] = read_resources([medication], KB).failures
+    assert (failure.ref, failure.field, "folic-acid" in failure.concepts) == ("Medication/med-1", "form", True)
+    assert read_resources([{"resourceType": "Medication", "id": "m2"}], KB).resources  # no code: still read

@@ -24,7 +24,6 @@ from ..knowledge import Knowledge
 _MEMO: weakref.WeakKeyDictionary[Knowledge, dict[Any, frozenset[str]]] = weakref.WeakKeyDictionary()
 _MEMO_MAX = 8192
 
-ALWAYS = frozenset({"Patient", "Medication"})  # demographics; products referenced by medication orders
 BY_CODE = frozenset({"Observation", "Condition", "Procedure", "ServiceRequest"})
 MEDICATIONS = frozenset({"MedicationRequest", "MedicationStatement", "MedicationAdministration"})
 
@@ -112,12 +111,19 @@ def _medication_concepts(
     if concept is None:
         # the product is named elsewhere (a Medication not sent) or not at all: it could be anything
         return frozenset() if isinstance(resource.get("medicationReference"), dict) else None
+    return _product_classes(kb, concept, memo) or None
+
+
+def _product_classes(kb: Knowledge, concept: Any, memo: Memo) -> frozenset[str]:
+    """Classes a product concept maps to, by code and by the names in its text and displays."""
+    if not isinstance(concept, dict):
+        return frozenset()
     found = code_concepts(kb, concept, memo)
     names = [_str(concept.get("text"))] + [_str(display) for _, _, display in _codings(concept)]
     for name in names:
         if name:
             found = found | _named(kb, memo, name)
-    return found or None
+    return found
 
 
 def input_concepts(
@@ -130,9 +136,12 @@ def input_concepts(
     medication order whose product is named only by a reference that was not sent).
     """
     resource_type = resource.get("resourceType")
-    if resource_type in ALWAYS:
+    if resource_type == "Patient":
         return frozenset()
     memo = lookup_memo(kb) if memo is None else memo
+    if resource_type == "Medication":
+        # always read (orders may reference it); its own codes say what product it could have been
+        return _product_classes(kb, resource.get("code"), memo)
     if resource_type in BY_CODE:
         # a symptom recorded as an Observation carries the finding in its coded value
         found = code_concepts(kb, resource.get("code"), memo)
