@@ -350,7 +350,7 @@ def render(res: dict[str, Any]) -> str:
         sc = ip.get("scaling")
         if sc:
             lines += ["", "| prefetch resources | bytes | ms / request | µs per added resource (vs 10) | "
-                          "parse | same-patient check | read + normalise | rules+cards |",
+                          "parse | draft orders | same-patient check, read + normalise | rules+cards |",
                       "|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for pt in sc["mixed"]:
                 st = pt["stages_ms"]

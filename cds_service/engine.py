@@ -21,7 +21,6 @@ from .clinical.record import PatientRecord, UnreadableResource
 from .clinical.rules import evaluate_families
 from .clinical.unreadable import withheld_families
 from .errors import InvalidFhirResource, PreconditionFailed
-from .fhir.forms import USED_RESOURCE_TYPES
 from .fhir.medication_refs import (
     available_medication_ids,
     fetch_medications,
@@ -30,7 +29,6 @@ from .fhir.medication_refs import (
 )
 from .fhir.prefetch import Fetcher, gather_inputs
 from .fhir.reader import ReadResult, read_resources
-from .fhir.validation import check_same_patient
 from .knowledge import Knowledge
 from .protocol.request import HookRequest
 from .protocol.response import validate_response
@@ -205,12 +203,10 @@ class Engine:
         """Evaluate FHIR resources already gathered (also used by the `evaluate` CLI on Bundles)."""
         t0 = time.perf_counter()
         drafts = draft_order_resources(context)
-        # data about another patient is refused whatever else is wrong with it (400)
-        check_same_patient((r for r in resources if r.get("resourceType") in USED_RESOURCE_TYPES), patient_id)
-        check_same_patient(drafts, patient_id)
         t1 = time.perf_counter()
-        # the one read pass: each resource of a used type into its typed form; unreadable ones set aside
-        read = read_resources(resources, self.kb, drafts)
+        # the one read pass: each resource of a used type checked to be about this patient (400 if not,
+        # whatever else is wrong with it), then read into its typed form; unreadable ones set aside
+        read = read_resources(resources, self.kb, drafts, patient_id=patient_id)
         now = self.clock()
         record = record_from_read(
             read,
@@ -243,7 +239,7 @@ class Engine:
             self.gate.record(service_id=service.id, hook=hook, patient_id=patient_id, decisions=decisions,
                              card_uuids=uuids, now=now)
         timings = {
-            "select_ms": (t1 - t0) * 1000,
+            "select_ms": (t1 - t0) * 1000,  # draft orders out of context
             "read_normalize_ms": (t2 - t1) * 1000,
             "rules_ms": (t3 - t2) * 1000,
             "store_ms": (time.perf_counter() - t3) * 1000,

@@ -22,8 +22,10 @@ import msgspec
 
 from ..knowledge import Knowledge
 from .forms import DRAFT_FORMS, FORMS, INSTANT_RE, Medication, Resource
+from .ids import describe_ref
 from .relevance import input_concepts, lookup_memo, medication_index
 from .screen import unread_defects
+from .validation import check_patient
 
 log = logging.getLogger("cds_service.fhir")
 
@@ -60,14 +62,6 @@ class ReadResult:
     tolerated: list[tuple[str, str]] = field(default_factory=list)
 
 
-def describe_ref(resource: dict[str, Any]) -> str:
-    """'Type/id' for messages; an id that is not a plain FHIR id is not echoed (it could hold PHI)."""
-    rid = resource.get("id")
-    valid = isinstance(rid, str) and 0 < len(rid) <= 64 and re.fullmatch(r"[A-Za-z0-9\-.]+", rid)
-    rtype = resource.get("resourceType")
-    return f"{rtype if isinstance(rtype, str) else 'Resource'}/{rid if valid else '(no valid id)'}"
-
-
 def failure_location(exc: msgspec.ValidationError) -> tuple[str, str]:
     """(field path, reason) from a msgspec error, dropping any echoed value (an enum value, say)."""
     message = str(exc)
@@ -88,9 +82,14 @@ def failure_location(exc: msgspec.ValidationError) -> tuple[str, str]:
 
 
 def read_resources(
-    resources: Iterable[dict[str, Any]], kb: Knowledge, draft_orders: Sequence[dict[str, Any]] = ()
+    resources: Iterable[dict[str, Any]], kb: Knowledge, draft_orders: Sequence[dict[str, Any]] = (),
+    patient_id: str | None = None,
 ) -> ReadResult:
-    """Read every resource of a used type once; set aside (and describe) those that cannot be read."""
+    """Read every resource of a used type once; set aside (and describe) those that cannot be read.
+
+    With `patient_id`, each resource of a used type (and each draft) is first checked to be about that
+    patient, readable or not: data about another patient refuses the request (InvalidFhirResource, 400).
+    """
     result = ReadResult()
     raw = list(resources)
     medications = medication_index([*raw, *draft_orders])
@@ -101,6 +100,8 @@ def read_resources(
         form_type = FORMS.get(rtype) if isinstance(rtype, str) else None
         if form_type is None:
             continue  # a type no rule reads (Encounter, Provenance ...): never looked at
+        if patient_id is not None:
+            check_patient(resource, patient_id)
         rid = resource.get("id")
         if isinstance(rid, str):
             if (rtype, rid) in seen:
@@ -114,6 +115,8 @@ def read_resources(
         if form is not None:
             result.resources.append(form)
     for resource in draft_orders:
+        if patient_id is not None:
+            check_patient(resource, patient_id)
         rtype = resource.get("resourceType")
         form_type = DRAFT_FORMS.get(rtype) if isinstance(rtype, str) else None
         if form_type is None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import InvalidFhirResource
-from .reader import describe_ref
+from .ids import describe_ref
 
 
 def _reference_id(reference: Any) -> str | None:
@@ -24,16 +24,21 @@ def _reference_id(reference: Any) -> str | None:
     return ref.rsplit("Patient/", 1)[1].split("/", 1)[0]
 
 
-def check_same_patient(resources: Iterable[dict[str, Any]], patient_id: str) -> None:
+def check_patient(resource: dict[str, Any], patient_id: str) -> None:
     """Refuse data about another patient: advice built on the wrong chart is worse than none."""
+    if resource.get("resourceType") == "Patient":
+        if resource.get("id") not in (None, patient_id):
+            raise InvalidFhirResource(describe_ref(resource), "is not the patient in context.patientId")
+        return
+    for field in ("subject", "patient"):
+        ref_id = _reference_id(resource.get(field))
+        if ref_id is not None and ref_id != patient_id:
+            raise InvalidFhirResource(
+                f"{describe_ref(resource)}.{field}", "refers to a patient other than context.patientId"
+            )
+
+
+def check_same_patient(resources: Iterable[dict[str, Any]], patient_id: str) -> None:
+    """`check_patient` over several resources (the read pass checks each as it reads it)."""
     for resource in resources:
-        if resource.get("resourceType") == "Patient":
-            if resource.get("id") not in (None, patient_id):
-                raise InvalidFhirResource(describe_ref(resource), "is not the patient in context.patientId")
-            continue
-        for field in ("subject", "patient"):
-            ref_id = _reference_id(resource.get(field))
-            if ref_id is not None and ref_id != patient_id:
-                raise InvalidFhirResource(
-                    f"{describe_ref(resource)}.{field}", "refers to a patient other than context.patientId"
-                )
+        check_patient(resource, patient_id)
