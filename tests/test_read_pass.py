@@ -335,3 +335,14 @@ def test_an_unreadable_medication_says_which_product_it_could_have_been() -> Non
     [failure] = read_resources([medication], KB).failures
     assert (failure.ref, failure.field, "folic-acid" in failure.concepts) == ("Medication/med-1", "form", True)
     assert read_resources([{"resourceType": "Medication", "id": "m2"}], KB).resources  # no code: still read
+
+
+@pytest.mark.parametrize(("overrides", "validates"), [
+    ({"TESTING": True}, True),
+    ({"LOG_LEVEL": "DEBUG"}, True),
+    ({}, False),  # the card builder is the only producer: not re-checked on every production call
+])
+def test_responses_are_schema_checked_in_tests_and_debug_runs_only(tmp_path, overrides, validates) -> None:
+    app = create_app({"EVALUATION_TIME": "2026-11-01T12:00:00Z", "DATABASE_URL": f"sqlite:///{tmp_path}/c.db",
+                      **overrides})
+    assert app.extensions["b12_cds"].engine.validate_responses is validates
