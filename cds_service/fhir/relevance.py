@@ -70,12 +70,23 @@ def _named(kb: Knowledge, memo: Memo, text: str) -> frozenset[str]:
 
 
 def code_concepts(kb: Knowledge, concept: Any, memo: Memo | None = None) -> frozenset[str]:
-    """Lab analytes and concepts the codings of a CodeableConcept map to (empty if none or unreadable)."""
-    found: frozenset[str] = frozenset()
+    """Lab analytes and concepts the codings of a CodeableConcept map to (empty if none or unreadable).
+
+    Written for the common case (this runs for every resource of a used type): one memo lookup per
+    coding, no intermediate lists.
+    """
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    if not isinstance(codings, list):
+        return frozenset()
     memo = lookup_memo(kb) if memo is None else memo
-    for system, code, _ in _codings(concept):
+    found: frozenset[str] = frozenset()
+    for coding in codings:
+        if not isinstance(coding, dict):
+            continue
+        system, code = coding.get("system"), coding.get("code")
         if isinstance(system, str) and isinstance(code, str):
-            found = found | _code(kb, memo, system, code)
+            hit = memo.get((system, code))
+            found = found | (hit if hit is not None else _code(kb, memo, system, code))
     return found
 
 
