@@ -23,7 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """
     from . import metrics
     from .alerting import SuppressionPolicy
-    from .api import discovery, health, services
+    from .api import discovery, explain, health, services
     from .api.errors import register_error_handlers
     from .api.middleware import install_middleware
     from .app_state import AppState, set_state
@@ -50,6 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             raise ConfigError(f"CDS_THRESHOLD_OVERRIDES: {exc}") from None
         raise
     service_defs = load_service_definitions(Path(settings.hooks_dir), FAMILIES)
+    explain.check_families_documented(kb, FAMILIES)  # every card links to its family's /explain page
     unknown_shadow = settings.shadow_service_ids() - set(service_defs)
     if unknown_shadow:
         raise ConfigError(f"CDS_SHADOW_SERVICES: unknown service id(s) {', '.join(sorted(unknown_shadow))}")
@@ -92,7 +93,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         raise ConfigError("CDS_AUTH_REQUIRED: production refuses to start without client JWT verification "
                           "and trusted issuers (CDS_TRUSTED_ISSUERS or CDS_TRUSTED_ISSUERS_FILE)")
     register_error_handlers(app)
-    for blueprint in (discovery.bp, services.bp, health.bp, metrics.bp):
+    for blueprint in (discovery.bp, services.bp, health.bp, metrics.bp, explain.bp):
         app.register_blueprint(blueprint)
     if settings.preview_on:
         from .preview import bp as preview_bp

@@ -17,6 +17,7 @@ from .clinical.findings import Finding
 
 DEFAULT_SUPPRESSION_DAYS: dict[str, int] = {
     "mma-testing": 30,
+    "b12-testing": 30,  # a first B12 once asked for and declined: not again for a month
     "b12-untreated": 14,
     "folate-without-b12": 7,
     "nitrous-oxide-risk": 1,

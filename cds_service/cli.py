@@ -1,4 +1,4 @@
-"""Command line: `b12-cds serve | evaluate FILE | check FILE | knowledge | report | purge | migrate`.
+"""Command line: `b12-cds serve | evaluate FILE | check FILE | knowledge | explain-token ...`.
 
 (Also `python -m cds_service ...`.)
 
@@ -125,6 +125,7 @@ def evaluate(path: Path, service_id: str | None, as_of: str | None, as_json: boo
     st: AppState = app.extensions["b12_cds"]
     body = _load_json(path)
     engine = Engine(st.knowledge, st.engine.clock)  # no card gate: the CLI neither suppresses nor records
+    base_url = st.settings.public_base_url or None  # cards link to /explain there (default: the local server)
     try:
         if isinstance(body, dict) and body.get("resourceType") == "Bundle":
             resources = [e["resource"] for e in body.get("entry", []) if isinstance(e, dict) and "resource" in e]
@@ -133,7 +134,8 @@ def evaluate(path: Path, service_id: str | None, as_of: str | None, as_json: boo
                 raise SystemExit(f"{path}: a Bundle must hold exactly one Patient")
             service = st.services[service_id or "b12-patient-view"]
             evaluation = engine.evaluate_resources(
-                service, patient_id=patients[0]["id"], hook=service.hook, resources=resources, context={}
+                service, patient_id=patients[0]["id"], hook=service.hook, resources=resources, context={},
+                base_url=base_url,
             )
         else:
             hook = body.get("hook") if isinstance(body, dict) else None
@@ -141,7 +143,7 @@ def evaluate(path: Path, service_id: str | None, as_of: str | None, as_json: boo
             service = st.services[service_id] if service_id else (candidates[0] if candidates else None)
             if service is None:
                 raise SystemExit(f"{path}: no service handles hook '{hook}'")
-            evaluation = engine.evaluate(service, parse_hook_request(body, service.hook))
+            evaluation = engine.evaluate(service, parse_hook_request(body, service.hook), base_url=base_url)
     except ServiceError as exc:
         print(f"error {exc.status}: {exc.message}", file=sys.stderr)
         return 2
@@ -231,6 +233,32 @@ def knowledge() -> int:
     return 0
 
 
+def explain_token(token_arg: str, aud: str | None, at: str | None, fetch: bool) -> int:
+    """Print why the configured verification would accept or refuse a client JWT (exit 0 / 1 / 2)."""
+    from datetime import datetime
+
+    from .security.diagnose import diagnose_token
+
+    if token_arg == "-":
+        token = sys.stdin.read()
+    elif Path(token_arg).is_file():
+        token = Path(token_arg).read_text(encoding="utf-8")
+    else:
+        token = token_arg
+    token = token.strip().removeprefix("Bearer ").strip()
+    moment = None
+    if at:
+        try:
+            moment = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise SystemExit(f"--at: '{at}' is not an ISO 8601 date-time") from None
+    diagnosis = diagnose_token(token, os.environ, aud=aud, at=moment, fetch=fetch)
+    print("\n".join(diagnosis.lines))
+    if diagnosis.reason == "config":
+        return 2
+    return 0 if diagnosis.accepted else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="b12-cds", description="B12 neurological safety CDS Hooks service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -254,6 +282,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_purge = sub.add_parser("purge", help="delete issued cards and feedback older than CDS_RETENTION_DAYS")
     p_purge.add_argument("--days", type=int, help="override CDS_RETENTION_DAYS for this run")
     sub.add_parser("migrate", help="create or upgrade the database schema (also done at start-up)")
+    p_token = sub.add_parser("explain-token", help="say why a client JWT would be refused (the 401 body never does)")
+    p_token.add_argument("token", help="the JWT, a file holding it, or - for stdin (a 'Bearer ' prefix is fine)")
+    p_token.add_argument("--aud", help="the exact URL the client called (default: aud is not checked)")
+    p_token.add_argument("--at", help="check as of this instant (ISO 8601), e.g. a captured token's iat")
+    p_token.add_argument("--no-fetch", action="store_true", help="never download JWK Sets (configured keys only)")
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args.host, args.port, args.workers)
@@ -268,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return purge(args.days)
     if args.command == "migrate":
         return migrate()
+    if args.command == "explain-token":
+        return explain_token(args.token, args.aud, args.at, not args.no_fetch)
     return knowledge()
 
 

@@ -1,4 +1,5 @@
-"""The evaluation pipeline: CDS Hooks request -> FHIR data -> PatientRecord -> findings -> cards.
+"""The evaluation pipeline: request -> FHIR data -> PatientRecord -> assessment -> findings -> arbitration
+-> cards.
 
 Shared by the HTTP layer and the `evaluate` CLI command so both give identical answers. Holds no
 Flask and no clinical logic of its own: it only wires the layers in the order conventions.md fixes.
@@ -8,17 +9,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .card_gate import CardGate, identify
+from .card_gate import CardGate, IdentifiedFinding, identify
 from .cards.builder import build_card
 from .cards.identity import IDENTITY_EXTENSION, identity_extension
+from .clinical.arbitration import arbitrate
+from .clinical.assessment import Assessment, assess
 from .clinical.findings import Finding
 from .clinical.normalize import record_from_read
 from .clinical.record import PatientRecord, UnreadableResource
-from .clinical.rules import evaluate_families
+from .clinical.rules import B12_STATE_PRECEDENCE, degraded_families, evaluate_families
 from .clinical.unreadable import withheld_families
 from .errors import InvalidFhirResource, PreconditionFailed
 from .fhir.medication_refs import (
@@ -35,9 +38,6 @@ from .protocol.response import validate_response
 from .protocol.services import ServiceDefinition
 
 Clock = Callable[[], datetime]
-# When required data is unobtainable (FHIR server down, budget spent), only this family still answers
-# from what is there: missing an urgent neurological red flag costs more than a partial answer.
-URGENT_NEURO = "urgent-neuro-review"
 # Response extension naming the resources left out because they could not be read (also on cards).
 UNREADABLE_EXTENSION = "org.b12-neuro-cds.unreadable-resources"
 
@@ -66,7 +66,8 @@ class ReadSummary:
 class Evaluation:
     response: dict[str, Any]
     record: PatientRecord
-    findings: list[Finding]
+    assessment: Assessment
+    findings: list[Finding]  # after arbitration: what the cards were built from
     timings_ms: dict[str, float]
     suppressed: list[str] = field(default_factory=list)  # families of suppressed cards
     read: ReadSummary = field(default_factory=ReadSummary)
@@ -127,6 +128,25 @@ def unreadable_extension(unreadable: tuple[UnreadableResource, ...]) -> dict[str
     ]}
 
 
+def rearbitrate_after_suppression(
+    raw: list[Finding], items: list[IdentifiedFinding], shown: list[IdentifiedFinding]
+) -> list[IdentifiedFinding]:
+    """Drug cards shown without the B12-state card they deferred to get their own B12 orders back.
+
+    Arbitration moves B12 orders from a drug card to the B12-state card (4.6 D1). If suppression then
+    hides that B12-state card (overridden recently), the drug card would point to a card that is not
+    there: it is arbitrated again without the hidden card. Identities do not change (arbitration
+    never changes a drug card's evidence).
+    """
+    state = set(B12_STATE_PRECEDENCE)
+    hidden = {i.finding.family for i in items if i not in shown}
+    if not hidden & state or any(i.finding.family in state for i in shown):
+        return shown
+    # the hidden card carried every B12-state finding folded into it: none of them is shown now
+    again = {f.family: f for f in arbitrate([f for f in raw if f.family not in state | hidden])}
+    return [replace(i, finding=again.get(i.finding.family, i.finding)) for i in shown]
+
+
 class Engine:
     """Evaluates service requests with the knowledge loaded once at start-up."""
 
@@ -147,17 +167,20 @@ class Engine:
         self.validate_responses = validate_responses
 
     def evaluate(
-        self, service: ServiceDefinition, request: HookRequest, fetcher: Fetcher | None = None
+        self, service: ServiceDefinition, request: HookRequest, fetcher: Fetcher | None = None,
+        base_url: str | None = None,
     ) -> Evaluation:
         """Evaluate a validated CDS Hooks request: gather (prefetch, else fetch), then rules.
 
-        If required data could not be had, only urgent-neuro-review runs on what is there; its cards
-        (which name the unavailable inputs) are returned, and with no urgent finding the answer is 412.
+        If required data could not be had, only the families that answer when degraded (data in the
+        rule registry: urgent-neuro-review) run on what is there; their cards (which name the
+        unavailable inputs) are returned, and with no such finding the answer is 412.
         """
         t0 = time.perf_counter()
         gathered = gather_inputs(service.prefetch, request.prefetch, fetcher, self.max_prefetch_entries)
         degraded = gathered.missing_required is not None
-        if degraded and URGENT_NEURO not in service.families:
+        partial_families = degraded_families(service.families)
+        if degraded and not partial_families:
             gathered.require_complete()
         drafts = draft_order_resources(request.context)
         medications = fetch_medications(missing_medication_ids([*gathered.resources, *drafts]), fetcher)
@@ -169,7 +192,8 @@ class Engine:
             resources=[*gathered.resources, *medications],
             context=request.context,
             unavailable=gathered.unavailable,
-            families=(URGENT_NEURO,) if degraded else None,
+            families=partial_families if degraded else None,
+            base_url=base_url,
         )
         if degraded and not evaluation.findings:
             # Nothing urgent from the partial data: the EHR must learn the data was unobtainable (412),
@@ -199,8 +223,12 @@ class Engine:
         context: dict[str, Any],
         unavailable: tuple[str, ...] = (),
         families: tuple[str, ...] | None = None,
+        base_url: str | None = None,
     ) -> Evaluation:
-        """Evaluate FHIR resources already gathered (also used by the `evaluate` CLI on Bundles)."""
+        """Evaluate FHIR resources already gathered (also used by the `evaluate` CLI on Bundles).
+
+        `base_url` is the service's public base URL, for the cards' links to /explain (cards/builder.py).
+        """
         t0 = time.perf_counter()
         drafts = draft_order_resources(context)
         t1 = time.perf_counter()
@@ -219,13 +247,16 @@ class Engine:
         wanted = families or service.families
         withheld = withheld_families(record, wanted)
         t2 = time.perf_counter()
-        findings = evaluate_families(record, self.kb, tuple(f for f in wanted if f not in withheld))
+        assessment = assess(record, self.kb, hook)  # once per request: every family reads it
+        raw = evaluate_families(assessment, self.kb, tuple(f for f in wanted if f not in withheld))
+        findings = arbitrate(raw)
         items = sorted(identify(findings, patient_id), key=lambda i: -i.finding.indicator.rank)
         decisions = self.gate.decide(service.id, items, now) if self.gate else None
         shown = [d.item for d in decisions if d.disposition == "shown"] if decisions is not None else items
+        shown = rearbitrate_after_suppression(raw, items, shown)
         cards = []
         for item in shown:
-            card = build_card(item.finding, self.kb, hook=hook, patient_id=patient_id)
+            card = build_card(item.finding, self.kb, hook=hook, patient_id=patient_id, base_url=base_url)
             card["extension"] = identity_extension(item.identity, item.evidence_hash, item.finding)
             cards.append(card)
         response: dict[str, Any] = {"cards": cards}
@@ -245,4 +276,5 @@ class Engine:
             "store_ms": (time.perf_counter() - t3) * 1000,
         }
         suppressed = [d.item.finding.family for d in decisions or () if d.disposition == "suppressed"]
-        return Evaluation(response, record, findings, timings, suppressed, ReadSummary.of(read, withheld))
+        return Evaluation(response, record, assessment, findings, timings, suppressed,
+                          ReadSummary.of(read, withheld))

@@ -88,9 +88,17 @@ _THRESHOLDS: dict[str, tuple[float, str, str, str]] = {
     "dose.folate-prophylaxis-max-mg": (1, "mg/d", "design", "design-convention"),
     "policy.exclude-leucovorin": (1, "{flag}", "design", "design-convention"),
     "policy.exclude-contraceptive-levomefolate": (1, "{flag}", "design", "design-convention"),
+    "policy.lab-offers-b12-with-metabolites": (0, "{flag}", "design", "aan-2009"),
+    "dose.b12-cyanide-antidote-min-mg": (1000, "mg", "design", "design-convention"),
+    "dose.b12-cyanide-antidote-min-mg-per-ml": (10, "mg", "design", "design-convention"),
+    "dose.parenteral-b12-trace-max-mg": (0.01, "mg", "design", "design-convention"),
 }
 
 _CITATIONS = {
+    "aan-2009": (
+        "England et al. Neurology 2009;72:185-192 (AAN practice parameter)",
+        "https://doi.org/10.1212/01.wnl.0000336370.51010.a1",
+    ),
     "nice-ng239": (
         "NICE NG239: Vitamin B12 deficiency in over 16s (2024)",
         "https://www.nice.org.uk/guidance/ng239",
@@ -227,6 +235,15 @@ _ORDERABLES = [
         None,
         "Urgent neurology review",
         "Urgent (same-day) neurology review for suspected B12-related myelopathy",
+        status="U",
+    ),
+    FakeOrderable(
+        "neurology-urgent-neuropathy",
+        "referral",
+        None,
+        None,
+        "Urgent neurology review",
+        "Urgent neurology review for suspected B12-related neuropathy after nitrous oxide",
         status="U",
     ),
 ]
@@ -369,6 +386,9 @@ def med(
     matched_by: str = "code",
     text: str | None = None,
     ref: str | None = None,
+    unit_strength_mg: float | None = None,
+    strength_per: str | None = None,
+    frequency_known: bool = False,
 ) -> MedicationExposure:
     cls = frozenset({classes} if isinstance(classes, str) else classes)
     name = text or " + ".join(sorted(cls))
@@ -386,6 +406,10 @@ def med(
         route=route,  # type: ignore[arg-type]
         daily_dose_mg=dose_mg,
         is_draft=draft,
+        unit_strength_mg=unit_strength_mg,
+        strength_per=(strength_per or ("unit" if unit_strength_mg is not None else None)),  # type: ignore[arg-type]
+        strength_source="product name" if unit_strength_mg is not None else None,
+        frequency_known=frequency_known or dose_mg is not None,
     )
 
 
@@ -468,3 +492,14 @@ def action_keys(finding: Any) -> list[str]:
 
 def evidence_text(finding: Any) -> str:
     return " | ".join(f"{e.label} {e.as_received} {e.converted} {e.note}" for e in finding.evidence)
+
+
+def assessed(rec: PatientRecord, kb: Any, hook: str | None = None) -> Any:
+    """The request's Assessment for a hand-built record; the hook, unless given, is the one such a
+    record comes from (selections: order-select; draft orders: order-sign; else patient-view)."""
+    from cds_service.clinical.assessment import assess
+
+    if hook is None:
+        drafts = any(m.is_draft for m in rec.medications) or any(o.is_draft for o in rec.orders)
+        hook = "order-select" if rec.subject_refs else ("order-sign" if drafts else "patient-view")
+    return assess(rec, kb, hook)

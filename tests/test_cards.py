@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from fake_knowledge import FakeKnowledge, b12, knowledge, med, mma, problem, record, unreadable_b12
+from fake_knowledge import FakeKnowledge, assessed, b12, knowledge, med, mma, problem, record, unreadable_b12
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
@@ -51,7 +51,7 @@ SCENARIOS = [
 def all_cards(kb: Any, hook: str = "patient-view") -> list[dict[str, Any]]:
     cards = []
     for rec in SCENARIOS:
-        cards.extend(build_cards(evaluate_families(rec, kb, FAMILIES), kb, hook=hook, patient_id="pat-1"))
+        cards.extend(build_cards(evaluate_families(assessed(rec, kb), kb, FAMILIES), kb, hook=hook, patient_id="pat-1"))
     assert len(cards) >= 10
     return cards
 
@@ -242,20 +242,56 @@ def test_advice_appears_in_the_detail_not_as_a_suggestion(kb):
     f = finding(family="nitrous-oxide-risk", actions=(ProposedAction("advice", "advice-n2o-alternative"),))
     card = build_cards([f], kb, hook="order-sign", patient_id="p")[0]
     assert "suggestions" not in card and "selectionBehavior" not in card
-    assert "**Advice**" in card["detail"] and "alternative" in card["detail"]
+    assert "Consider an alternative to nitrous oxide" in card["detail"]
 
 
-def test_replacing_a_draft_is_only_offered_in_order_hooks(kb):
-    f = finding(actions=(ProposedAction("replace-draft", "mma", target_ref="ServiceRequest/draft-9"),))
-    assert "suggestions" not in build_cards([f], kb, hook="patient-view", patient_id="p")[0]
-    card = build_cards([f], kb, hook="order-select", patient_id="p")[0]
-    actions = card["suggestions"][0]["actions"]
-    assert actions[0] == {
-        "type": "delete",
-        "description": actions[0]["description"],
-        "resourceId": "ServiceRequest/draft-9",
-    }
-    assert actions[1]["type"] == "create"
+def test_alternative_regimens_are_pick_one_and_each_carries_the_tests(kb):
+    """4.6 D1: oral and IM B12 are never selectable together; choosing one still orders the tests."""
+    f = finding(actions=(
+        ProposedAction("order-lab", "mma"),
+        ProposedAction("order-medication", "hydroxocobalamin-im"),
+        ProposedAction("order-medication", "cyanocobalamin-oral"),
+    ))
+    card = build_cards([f], kb, hook="patient-view", patient_id="p")[0]
+    assert card["selectionBehavior"] == "at-most-one"
+    kinds = [[a["resource"]["resourceType"] for a in s["actions"]] for s in card["suggestions"]]
+    assert kinds == [["ServiceRequest", "MedicationRequest"], ["ServiceRequest", "MedicationRequest"],
+                     ["ServiceRequest"]]
+    assert [s.get("isRecommended", False) for s in card["suggestions"]] == [True, False, False]
+    assert all(a["type"] == "create" for s in card["suggestions"] for a in s["actions"])
+
+
+def test_no_card_ever_suggests_a_delete(kb):
+    for hook in ("patient-view", "order-select", "order-sign"):
+        for card in all_cards(kb, hook):
+            for suggestion in card.get("suggestions", []):
+                assert all(a["type"] != "delete" for a in suggestion["actions"])
+
+
+def test_suggestion_labels_are_in_sentence_case(kb):
+    for card in all_cards(kb):
+        for suggestion in card.get("suggestions", []):
+            label = suggestion["label"]
+            words = label.split()
+            # after the verb, an ordinary word starts in lower case; acronyms (MMA, B12) may stay
+            assert not any(w[0].isupper() and w[1:].islower() and len(w) > 1 for w in words[1:2]), label
+
+
+def test_override_reason_displays_carry_no_stray_markers(kb):
+    for card in all_cards(kb):
+        for reason in card["overrideReasons"]:
+            assert not set("*#_~") & set(reason["display"]), reason
+
+
+def test_every_card_links_to_its_explanation_page_with_an_absolute_url(kb):
+    f = finding()
+    card = build_cards([f], kb, hook="patient-view", patient_id="p", base_url="https://cds.example.org/b12/")[0]
+    explain = f"https://cds.example.org/b12/explain/{f.family}"
+    assert card["links"][0] == {"label": card["links"][0]["label"], "url": explain, "type": "absolute"}
+    for card in all_cards(kb):
+        assert card["source"]["url"].startswith(("https://", "http://"))
+        family = card["source"]["topic"]["code"]
+        assert any(link["url"].endswith(f"/explain/{family}") for link in card["links"])
 
 
 def test_a_patient_id_is_required_to_build_suggestions(kb):
@@ -278,14 +314,15 @@ def test_an_unknown_citation_or_orderable_is_a_bug_not_a_silent_gap(kb):
 # --- detail markdown ----------------------------------------------------------------------------------------
 
 
-def test_the_detail_shows_evidence_thresholds_with_status_tags_and_guidelines(kb):
-    detail = build_cards([finding(caveats=("eGFR unknown.",))], kb, hook="patient-view", patient_id="p")[0][
-        "detail"
-    ]
-    assert "| What | As received | Interpreted | Date | Code |" in detail
-    assert "271 pg/mL" in detail and "LOINC 2132-9" in detail and "Observation/1" in detail
-    assert "**Thresholds applied**" in detail and "status S" in detail
-    assert "**Caveats**" in detail and "**Guidelines**" in detail
+def test_the_detail_is_why_then_a_four_column_evidence_table_then_what_to_check(kb):
+    """Card anatomy (conventions.md): thresholds and sources live on the explanation page, not here."""
+    card = build_cards([finding(caveats=("eGFR unknown.",))], kb, hook="patient-view", patient_id="p")[0]
+    detail = card["detail"]
+    assert "| What | As received | Date | Code |" in detail
+    assert "271 pg/mL" in detail and "LOINC 2132-9" in detail
+    assert "Observation/1" not in detail  # references travel in the identity extension instead
+    assert "**Check:** eGFR unknown." in detail
+    assert "Thresholds applied" not in detail and "Guidelines" not in detail and "status S" not in detail
     assert "<" not in detail.replace("\\<", "")  # no raw HTML
 
 
@@ -293,13 +330,14 @@ def test_empty_detail_sections_are_left_out(kb):
     detail = build_cards([finding(thresholds=(), caveats=())], kb, hook="patient-view", patient_id="p")[0][
         "detail"
     ]
-    assert "Thresholds applied" not in detail and "Caveats" not in detail
+    assert "Check" not in detail
 
 
-def test_guidelines_link_only_when_knowledge_has_a_web_url():
+def test_guidelines_are_links_only_when_knowledge_has_a_web_url():
     kb = FakeKnowledge()
-    detail = build_cards([finding()], kb, hook="patient-view", patient_id="p")[0]["detail"]
-    assert f"]({kb.citations['nice-ng239'].url})" in detail
+    card = build_cards([finding()], kb, hook="patient-view", patient_id="p")[0]
+    assert kb.citations["nice-ng239"].url in [link["url"] for link in card["links"]]
+    assert all(link["url"].startswith("http") for link in card["links"])
 
 
 HOSTILE = [
@@ -354,7 +392,7 @@ def test_patient_text_cannot_inject_markdown_links_or_html(kb, text):
         for line in detail.splitlines()
         if line.startswith("| ") and "What" not in line and "---" not in line
     )
-    assert len(re.findall(r"(?<!\\)\|", evidence_row)) == 6  # the table keeps exactly five columns
+    assert len(re.findall(r"(?<!\\)\|", evidence_row)) == 5  # the table keeps exactly four columns
 
 
 def test_escape_breaks_markdown_constructs_but_keeps_values_readable():
@@ -371,7 +409,7 @@ def test_the_detail_reads_as_received_values_verbatim(kb):
         evidence=(EvidenceItem("lab", "Serum vitamin B12", "179 pg/mL", "132.1 pmol/L", "2026-09-15"),)
     )
     detail = build_cards([f], kb, hook="patient-view", patient_id="p")[0]["detail"]
-    assert "| 179 pg/mL | 132.1 pmol/L |" in detail
+    assert "| 179 pg/mL (= 132.1 pmol/L) |" in detail
 
 
 # --- wording data -------------------------------------------------------------------------------------------

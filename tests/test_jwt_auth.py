@@ -406,12 +406,34 @@ def test_jku_not_on_the_allowlist_is_never_fetched(tmp_path: Path, es: Signer,
         client = make_app(env, tmp_path / "a.db").test_client()
         for token in (
             attacker.token(claims(DISCOVERY, ISS), jku=evil),  # attacker-hosted keys
-            es.token(claims(DISCOVERY, ISS), jku=evil),  # even with a kid we know
-            es.token(claims(DISCOVERY, ISS), jku=allowed + "?x=1"),  # exact match only
-            es.token(claims(DISCOVERY, OTHER_ISS), jku=allowed),  # another issuer's allowlist does not count
+            attacker.token(claims(DISCOVERY, OTHER_ISS), jku=allowed),  # another issuer's allowlist does not count
         ):
             assert_refused(client.get("/cds-services", headers=bearer(token)), caplog, "jku-not-allowed")
         assert server.total_hits == 0
+
+
+def test_a_non_allowlisted_jku_is_ignored_and_the_configured_key_verifies(tmp_path: Path, es: Signer,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """The README promise: such a jku is never fetched; a kid among the issuer's keys still verifies."""
+    attacker = es384_signer("attacker-1")
+    with jwks_server() as server:
+        allowed = server.serve_json("/jwks.json", jwks(es))
+        evil = server.serve_json("/evil.json", jwks(attacker))
+        env = auth_env({"iss": ISS, "jwks": jwks(es), "jku_allowlist": [allowed]},
+                       {"iss": OTHER_ISS, "jwks": jwks(es)})
+        client = make_app(env, tmp_path / "a.db").test_client()
+        tokens = (
+            es.token(claims(DISCOVERY, ISS), jku=evil),  # a kid we know, a jku we do not
+            es.token(claims(DISCOVERY, ISS), jku=allowed + "?x=1"),  # exact match only: ignored
+            es.token(claims(DISCOVERY, OTHER_ISS), jku=allowed),  # another issuer's allowlist: ignored
+        )
+        caplog.clear()
+        for token in tokens:
+            assert client.get("/cds-services", headers=bearer(token)).status_code == 200
+            assert_token_not_logged(caplog, token)
+        assert server.total_hits == 0
+        ignored = [r for r in caplog.records if (getattr(r, "fields", None) or {}).get("error_code") == "jku-ignored"]
+        assert len(ignored) == len(tokens)
 
 
 def test_pinned_key_wins_over_an_allowlisted_jku(tmp_path: Path, es: Signer) -> None:

@@ -85,7 +85,7 @@ def test_non_numeric_threshold_names_file_and_field(kb_copy):
 
 def test_missing_threshold_key_is_an_error(kb_copy):
     _edit(kb_copy / "thresholds.json", lambda d: d["thresholds"].pop())
-    missing = "policy.exclude-contraceptive-levomefolate"
+    missing = "policy.lab-offers-b12-with-metabolites"
     with pytest.raises(KnowledgeError, match=f"required threshold key '{missing}' missing"):
         load_knowledge(kb_copy)
 
@@ -220,8 +220,10 @@ def test_lab_analyte_only_for_lab_codes(kb):
 def test_product_strength_for_daily_dose(kb):
     folic = kb.product(RX, "310410")
     assert folic is not None and folic.strength_mg == 1 and folic.strength_per == "unit"
-    b12 = kb.product(RX, "2001499")
-    assert b12 is not None and b12.strength_mg == 5 and b12.strength_per == "mL"
+    b12 = kb.product(RX, "309594")  # Vitamin B 12 1 MG/ML Injectable Solution
+    assert b12 is not None and b12.strength_mg == 1 and b12.strength_per == "mL"
+    # 2001499 (Vitamin B12 5 MG/ML) is seen only in Synthea: status S, an inactive candidate, no strength
+    assert kb.product(RX, "2001499") is None and kb.concepts_for(RX, "2001499") == frozenset()
     assert kb.product(RX, "4511") is None  # ingredient, no strength
 
 

@@ -272,9 +272,9 @@ def test_dose_without_timing_is_not_computable(kb):
 
 
 def test_injection_route_from_product_form_and_ml_dose(kb):
-    res = med(codings=[(RX, "2001499", "Vitamin B12 5 MG/ML Injectable Solution")], dosageInstruction=[{
+    res = med(codings=[(RX, "309594", "Vitamin B 12 1 MG/ML Injectable Solution")], dosageInstruction=[{
         "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "mo"}},
-        "doseAndRate": [{"doseQuantity": {"value": 0.2, "unit": "mL"}}],
+        "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "mL"}}],
     }])
     exposure = record(kb, res).medications[0]
     assert exposure.route == "parenteral"

@@ -190,6 +190,8 @@ def test_document_covers_every_endpoint() -> None:
         "/healthz": {"get"},
         "/readyz": {"get"},
         "/openapi.yaml": {"get"},
+        "/explain": {"get"},
+        "/explain/{family}": {"get"},
     }
     methods = {"get", "post", "put", "patch", "delete", "options", "head"}
     actual = {path: {m for m in item if m in methods} for path, item in SPEC["paths"].items()}
@@ -221,14 +223,16 @@ def test_security_is_an_optional_bearer_jwt() -> None:
     scheme = SPEC["components"]["securitySchemes"]["cdsJwt"]
     assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
     assert SPEC["security"] == [{}, {"cdsJwt": []}]
-    # the auth middleware exempts only the probes and CORS preflights (cds_service.security.middleware)
-    for path in ("/healthz", "/readyz"):
+    # the auth middleware exempts only the probes, the explanation pages and CORS preflights
+    # (cds_service.security.middleware)
+    open_paths = ("/healthz", "/readyz", "/explain", "/explain/{family}")
+    for path in open_paths:
         assert SPEC["paths"][path]["get"]["security"] == []
     for path, item in SPEC["paths"].items():
         for method, op in item.items():
             if method == "options":
                 assert op["security"] == [], path
-            elif method in ("get", "post") and path not in ("/healthz", "/readyz"):
+            elif method in ("get", "post") and path not in open_paths:
                 assert "security" not in op, f"{method} {path} must inherit the optional JWT"
                 assert "401" in op["responses"], f"{method} {path} needs a 401"
 

@@ -3,7 +3,8 @@
 Browser tests drive Debian's Chromium (/usr/bin/chromium) with Playwright against `b12-cds serve`
 started as a subprocess (the real gunicorn entry point). Without Chromium they are skipped with the
 reason shown, except under CI=true, where a missing browser fails the run (scripts/bootstrap.sh test
-installs it). `B12_UPDATE_SCREENSHOTS=1` rewrites docs/screenshots/<family>.png from the run.
+installs it). `B12_UPDATE_SCREENSHOTS=1` writes /preview screenshots to docs/screenshots/preview/<family>.png
+(docs/screenshots/<family>.png are taken in the CDS Hooks reference sandbox, a real client).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ FAMILY_SCENARIOS = {
     "urgent-neuro-review": ("r3-scd-risk-factor.patient-view", "critical"),
     "b12-untreated": ("edge-lower-179-pgml.patient-view", "warning"),
     "nitrous-oxide-risk": ("edge-lower-179-pgml.order-select", "warning"),
+    "b12-testing": ("d8-metformin-polyneuropathy-no-b12.patient-view", "warning"),
 }
 
 
@@ -342,7 +344,7 @@ def test_each_card_family_is_rendered_like_an_ehr_card(page: Any, live_server: s
     for link in expected_card.get("links", []):
         anchor = card.locator(".cds-card__links a", has_text=link["label"])
         assert anchor.get_attribute("href") == link["url"] and anchor.get_attribute("rel") == "noopener noreferrer"
-    target = SCREENSHOTS if os.environ.get("B12_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    target = SCREENSHOTS / "preview" if os.environ.get("B12_UPDATE_SCREENSHOTS") == "1" else tmp_path
     target.mkdir(parents=True, exist_ok=True)
     card.screenshot(path=str(target / f"{family}.png"))  # as the clinician first sees it
     # pressing a suggestion orders nothing; it shows what the EHR would do
@@ -390,7 +392,7 @@ def test_pasted_request_is_sent_to_the_service_for_its_hook(page: Any) -> None:
     page.click("#run-paste")
     page.wait_for_selector("article.cds-card")
     topics = page.locator("article.cds-card").evaluate_all("cs => cs.map(c => c.dataset.topic)")
-    assert sorted(topics) == ["mma-testing", "urgent-neuro-review"]
+    assert sorted(topics) == ["urgent-neuro-review"]  # the MMA card folds into it (4.6 D1)
     assert page.locator("#hook").input_value() == "patient-view"
     assert "POST /cds-services/b12-patient-view" in page.locator("#raw-request-label").inner_text()
 
@@ -518,5 +520,41 @@ def test_markdown_renderer_escapes_first_and_links_only_http(page: Any) -> None:
 def test_committed_screenshots_cover_every_family() -> None:
     for family in FAMILY_SCENARIOS:
         path = SCREENSHOTS / f"{family}.png"
-        assert path.is_file(), f"{path} missing: run B12_UPDATE_SCREENSHOTS=1 pytest tests/test_preview_browser.py"
+        assert path.is_file(), f"{path} missing: take it in the reference sandbox (README, card screenshots)"
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_fixture_scenario_fits_the_sandbox_card_width_and_its_links_answer(page: Any, live_server: str) -> None:
+    """For every fixture scenario, /preview renders each card 560 px wide (the reference sandbox's
+    column, where overflow is clipped): nothing inside a card is wider than the card, and every link
+    to the service itself (the explanation page) answers 200. Guideline links point outside this
+    machine, which has no internet: they are checked to be absolute https URLs only."""
+    checked_cards = 0
+    own_links: set[str] = set()
+    for s in load_scenarios():
+        evaluate_fixture(page, f"{s['patient']}.{s['hook']}")
+        cards = page.locator("article.cds-card")
+        for index in range(cards.count()):
+            card = cards.nth(index)
+            width = card.evaluate("c => c.getBoundingClientRect().width")
+            assert width <= 561, (s["patient"], width)
+            overflow = card.evaluate("""c => [c, ...c.querySelectorAll('*')]
+                .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible'
+                             || e.getBoundingClientRect().right > c.getBoundingClientRect().right + 1)
+                .map(e => e.tagName + ':' + (e.textContent || '').slice(0, 40))""")
+            assert overflow == [], (s["patient"], s["hook"], overflow)
+            for href in card.locator("a").evaluate_all("as => as.map(a => a.getAttribute('href'))"):
+                assert href.startswith(("https://", "http://127.0.0.1", live_server)), href
+                if href.startswith(live_server):
+                    own_links.add(href)
+            checked_cards += 1
+    assert checked_cards >= 70
+    # the detector sees an overflow when there is one: an unbreakable 300-character token in a card
+    probe = page.locator("article.cds-card").first
+    probe.evaluate("c => { const s = document.createElement('span'); s.textContent = 'x'.repeat(300); "
+                   "c.querySelector('.cds-card__detail').appendChild(s); }")
+    assert probe.evaluate("c => c.scrollWidth > c.clientWidth + 1")
+    assert own_links, "every card links to its explanation page on the service"
+    for href in sorted(own_links):
+        with urllib.request.urlopen(href, timeout=10) as response:
+            assert response.status == 200, href

@@ -6,6 +6,7 @@ import pytest
 from fake_knowledge import (
     action_keys,
     active_b12,
+    assessed,
     b12,
     check_finding,
     egfr,
@@ -22,7 +23,15 @@ from fake_knowledge import (
 
 from cds_service.clinical import concepts as c
 from cds_service.clinical.findings import Indicator
-from cds_service.clinical.rules.b12_untreated import evaluate
+from cds_service.clinical.rules.b12_untreated import evaluate as _b12_untreated_rule
+from cds_service.clinical.rules.mma_testing import evaluate as _mma_testing_rule
+
+
+def evaluate(rec, kb, hook=None):
+    return _b12_untreated_rule(assessed(rec, kb, hook), kb)
+
+def r1(rec, kb, hook=None):
+    return _mma_testing_rule(assessed(rec, kb, hook), kb)
 
 
 @pytest.fixture(params=["fake", "real"])
@@ -40,7 +49,7 @@ def test_recommends_treatment_for_a_deficient_b12_with_no_replacement(kb):
     finding = one(record(b12(100)), kb)
     assert finding.trigger == "U-DEF" and finding.indicator is Indicator.WARNING
     assert action_keys(finding)[:2] == ["hydroxocobalamin-im", "cyanocobalamin-oral"]
-    assert "none started since" in evidence_text(finding)
+    assert "no B12 product in the medication orders and statements received" in evidence_text(finding)
 
 
 def test_is_critical_and_uses_the_neurological_regimen_with_neuro_symptoms(kb):
@@ -126,8 +135,6 @@ def test_a_moderately_raised_mma_with_egfr_below_30_is_not_confirmation(kb):
 
 
 def test_in_pregnancy_a_low_total_b12_is_left_to_r1_which_asks_for_active_b12_first(kb):
-    from cds_service.clinical.rules.mma_testing import evaluate as r1
-
     rec = record(b12(100, 20), problem(c.PREGNANCY, 100))
     assert evaluate(rec, kb) == []
     assert [f.trigger for f in r1(rec, kb)] == ["R1-P"]

@@ -6,6 +6,7 @@ import pytest
 from fake_knowledge import (
     action_keys,
     active_b12,
+    assessed,
     b12,
     check_finding,
     evidence_text,
@@ -20,7 +21,11 @@ from fake_knowledge import (
 
 from cds_service.clinical import concepts as c
 from cds_service.clinical.findings import Indicator
-from cds_service.clinical.rules.folate_without_b12 import evaluate
+from cds_service.clinical.rules.folate_without_b12 import evaluate as _folate_without_b12_rule
+
+
+def evaluate(rec, kb, hook=None):
+    return _folate_without_b12_rule(assessed(rec, kb, hook), kb)
 
 
 @pytest.fixture(params=["fake", "real"])
@@ -46,7 +51,7 @@ def test_warns_about_active_folic_acid_with_no_b12_result_and_no_cover(kb):
     assert finding.indicator is Indicator.WARNING and finding.subject_refs == ()
     assert action_keys(finding) == [c.B12_TOTAL, "hydroxocobalamin-im", "cyanocobalamin-oral"]
     text = evidence_text(finding)
-    assert "no valid B12 result" in text and "none active" in text
+    assert "no valid B12 result" in text and "no B12 product in the medication orders" in text
     assert any("B12 nerve damage" in line for line in finding.rationale)
 
 
@@ -100,7 +105,7 @@ def test_a_valid_normal_active_b12_excludes_deficiency(kb, value, fires):
 
 def test_borderline_b12_without_mma_is_not_excluded_and_mma_is_suggested(kb):
     finding = one(record(folic(), b12(200)), kb)
-    assert c.MMA in action_keys(finding) and "no MMA" in finding.rationale[1]
+    assert c.MMA in action_keys(finding) and "no MMA" in finding.rationale[0]
 
 
 def test_borderline_b12_with_normal_mma_excludes_deficiency(kb):
@@ -110,7 +115,7 @@ def test_borderline_b12_with_normal_mma_excludes_deficiency(kb):
 
 def test_borderline_b12_with_raised_mma_is_not_excluded(kb):
     finding = one(record(folic(), b12(200, 30), mma(0.6, 10)), kb)
-    assert c.MMA not in action_keys(finding) and "MMA is raised" in finding.rationale[1]
+    assert c.MMA not in action_keys(finding) and "MMA is raised" in finding.rationale[0]
 
 
 def test_a_normal_mma_drawn_on_replacement_cannot_exclude_deficiency(kb):
@@ -207,3 +212,11 @@ def test_contraceptives_with_levomefolate_and_leucovorin_rescue_are_excluded(kb,
 
 def test_a_stopped_folate_gives_no_card(kb):
     assert evaluate(record(folic(active=False, end_days_ago=10)), kb) == []
+
+
+def test_no_oral_b12_is_offered_when_nitrous_oxide_is_ordered_with_the_folate(kb):
+    """Nitrous oxide inactivates B12 (Paris 2023): only IM replacement, whether the exposure is past or
+    is being ordered in the same signing (review finding 2026-12)."""
+    rec = record(b12(100), med(c.FOLIC_ACID, draft=True, dose_mg=5), med(c.NITROUS_OXIDE_DRUG, draft=True))
+    keys = action_keys(one(rec, kb))
+    assert "hydroxocobalamin-im" in keys and "cyanocobalamin-oral" not in keys

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fake_knowledge import (
     action_keys,
+    assessed,
     b12,
     check_finding,
     knowledge,
@@ -18,7 +19,11 @@ from fake_knowledge import (
 
 from cds_service.clinical import concepts as c
 from cds_service.clinical.findings import Indicator
-from cds_service.clinical.rules.nitrous_oxide_risk import evaluate
+from cds_service.clinical.rules.nitrous_oxide_risk import evaluate as _nitrous_oxide_risk_rule
+
+
+def evaluate(rec, kb, hook=None):
+    return _nitrous_oxide_risk_rule(assessed(rec, kb, hook), kb)
 
 
 @pytest.fixture(params=["fake", "real"])

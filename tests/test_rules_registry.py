@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fake_knowledge import (
     FakeKnowledge,
+    assessed,
     b12,
     check_finding,
     knowledge,
@@ -50,23 +51,24 @@ def test_the_registry_is_keyed_by_the_card_topic_codes():
         "urgent-neuro-review",
         "b12-untreated",
         "nitrous-oxide-risk",
+        "b12-testing",
     }
 
 
 def test_evaluate_families_runs_only_the_named_families_in_order(kb):
     rec = SCENARIOS["deficient with gait disorder on folic acid"]
-    findings = evaluate_families(rec, kb, ["b12-untreated", "folate-without-b12"])
+    findings = evaluate_families(assessed(rec, kb), kb, ["b12-untreated", "folate-without-b12"])
     assert [f.family for f in findings] == ["b12-untreated", "folate-without-b12"]
 
 
 def test_an_unknown_family_is_a_configuration_error_not_silence(kb):
     with pytest.raises(UnknownFamily):
-        evaluate_families(record(), kb, ["mma-testing", "b12-testing"])
+        evaluate_families(assessed(record(), kb), kb, ["mma-testing", "no-such-family"])
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_every_finding_is_well_formed(kb, name):
-    findings = evaluate_families(SCENARIOS[name], kb, FAMILIES)
+    findings = evaluate_families(assessed(SCENARIOS[name], kb), kb, FAMILIES)
     assert findings, f"scenario '{name}' should produce at least one card"
     for finding in findings:
         check_finding(finding, kb)
@@ -74,30 +76,31 @@ def test_every_finding_is_well_formed(kb, name):
 
 
 def test_an_empty_record_gives_no_findings(kb):
-    assert evaluate_families(record(), kb, FAMILIES) == []
+    assert evaluate_families(assessed(record(), kb), kb, FAMILIES) == []
 
 
 def test_summaries_stay_under_140_characters_with_long_patient_text(kb):
     long_name = "Folic acid 5 mg tablets " * 20
     rec = record(b12(100), med(c.FOLIC_ACID, dose_mg=5, text=long_name), problem(c.NEURO_GAIT, 10))
-    for finding in evaluate_families(rec, kb, FAMILIES):
+    for finding in evaluate_families(assessed(rec, kb), kb, FAMILIES):
         assert len(finding.summary) < 140
 
 
 def test_thresholds_come_from_knowledge_not_from_the_code():
     """Moving every B12 cut-off moves every family's decision with it."""
     rec = record(b12(140), problem(c.NEURO_GAIT, 10))
-    default = {f.family for f in evaluate_families(rec, FakeKnowledge(), FAMILIES)}
+    default = {f.family for f in evaluate_families(assessed(rec, FakeKnowledge()), FakeKnowledge(), FAMILIES)}
     raised = FakeKnowledge({"b12-total.deficient-below": 148})
-    moved = {f.family for f in evaluate_families(rec, raised, FAMILIES)}
+    moved = {f.family for f in evaluate_families(assessed(rec, raised), raised, FAMILIES)}
     assert "mma-testing" in default and "b12-untreated" not in default
     assert "b12-untreated" in moved and "mma-testing" not in moved
 
 
 def test_windows_come_from_knowledge_not_from_the_code():
     rec = record(b12(100), problem(c.NEURO_GAIT, 50))
-    assert evaluate_families(rec, FakeKnowledge(), ["urgent-neuro-review"])
-    assert not evaluate_families(rec, FakeKnowledge({"window.red-flag-days": 30}), ["urgent-neuro-review"])
+    assert evaluate_families(assessed(rec, FakeKnowledge()), FakeKnowledge(), ["urgent-neuro-review"])
+    short_window = FakeKnowledge({"window.red-flag-days": 30})
+    assert not evaluate_families(assessed(rec, short_window), short_window, ["urgent-neuro-review"])
 
 
 _ALLOWED_NUMBERS = {0, 1, 2}  # counting ("two or more risk factors"), indexing; no clinical values

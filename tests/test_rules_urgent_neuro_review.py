@@ -6,6 +6,7 @@ import pytest
 from fake_knowledge import (
     action_keys,
     active_b12,
+    assessed,
     b12,
     check_finding,
     egfr,
@@ -20,7 +21,11 @@ from fake_knowledge import (
 
 from cds_service.clinical import concepts as c
 from cds_service.clinical.findings import Indicator
-from cds_service.clinical.rules.urgent_neuro_review import evaluate
+from cds_service.clinical.rules.urgent_neuro_review import evaluate as _urgent_neuro_review_rule
+
+
+def evaluate(rec, kb, hook=None):
+    return _urgent_neuro_review_rule(assessed(rec, kb, hook), kb)
 
 
 @pytest.fixture(params=["fake", "real"])
@@ -45,9 +50,19 @@ N2O = problem(c.NITROUS_OXIDE_EXPOSURE, 60)
 def test_calls_for_urgent_review_after_nitrous_oxide_with_a_recent_symptom_whatever_the_b12(kb):
     finding = one(record(N2O, b12(500), problem(c.NEURO_SENSORY, 30)), kb)
     assert finding.trigger == "R3-A"
-    assert finding.actions[0].kind == "referral" and finding.actions[0].key == "neurology-urgent"
+    # 4.6 D7: isolated sensory symptoms read "urgent review", without the same-day spinal-cord wording
+    assert finding.actions[0].kind == "referral" and finding.actions[0].key == "neurology-urgent-neuropathy"
     assert "advice-n2o-abstinence" in [a.key for a in finding.actions]
-    assert {"paris-2023", "nhs-lothian-referral", "bsh-2014"} <= set(finding.citations)
+    assert {"paris-2023", "bsh-2014"} <= set(finding.citations)
+    assert "nhs-lothian-referral" not in finding.citations
+    assert not any("same-day" in line.lower() for line in (finding.summary, *finding.rationale))
+
+
+def test_nitrous_oxide_with_a_new_red_flag_keeps_the_same_day_spinal_cord_wording(kb):
+    finding = one(record(N2O, b12(500), problem(c.NEURO_GAIT, 30)), kb)
+    assert finding.actions[0].key == "neurology-urgent"
+    assert "nhs-lothian-referral" in finding.citations
+    assert any("Same-day" in line for line in finding.rationale)
 
 
 def test_a_symptom_recorded_recently_counts_for_trigger_a_even_with_an_old_onset(kb):
@@ -155,7 +170,8 @@ def test_renal_impairment_never_suppresses_the_card_but_is_flagged(kb):
 def test_fires_for_folate_without_b12_cover_in_a_patient_with_neuro_symptoms(kb):
     rec = record(med(c.FOLIC_ACID, dose_mg=5), problem(c.NEURO_SENSORY, 400))
     finding = one(rec, kb)
-    assert finding.trigger == "R3-D" and "none active" in " ".join(e.as_received for e in finding.evidence)
+    assert finding.trigger == "R3-D"
+    assert "no B12 product" in " ".join(e.as_received for e in finding.evidence)
 
 
 def test_folate_with_b12_deficiency_excluded_does_not_fire_trigger_d(kb):
@@ -181,7 +197,7 @@ def test_suggests_baseline_bloods_the_neurological_regimen_and_says_not_to_wait(
         "fbc",
         "hydroxocobalamin-im-neuro",
     ]
-    assert "advice-draw-before-treatment" in [a.key for a in finding.actions]
+    assert any("draw B12, folate, MMA, homocysteine and FBC" in line for line in finding.rationale)
 
 
 def test_does_not_repeat_a_test_done_in_the_last_weeks_or_already_ordered(kb):
@@ -216,15 +232,30 @@ def test_in_an_order_hook_an_unrelated_order_does_not_repeat_the_card(kb):
     "draft",
     [
         med(c.FOLIC_ACID, draft=True, ref="MedicationRequest/d1"),
-        med(c.B12_REPLACEMENT, draft=True, route="oral", dose_mg=1, ref="MedicationRequest/d1"),
         med(c.NITROUS_OXIDE_DRUG, draft=True, ref="MedicationRequest/d1"),
         order(c.B12_TOTAL, draft=True, ref="MedicationRequest/d1"),
+        order(c.MMA, draft=True, ref="MedicationRequest/d1"),
     ],
 )
-def test_in_an_order_hook_folate_b12_b12_tests_and_nitrous_oxide_make_it_speak(kb, draft):
+def test_in_an_order_hook_folate_nitrous_oxide_and_b12_or_mma_tests_make_it_speak(kb, draft):
     finding = one(record(b12(100), problem(c.NEURO_GAIT, 10), draft), kb)
     assert finding.subject_refs == ("MedicationRequest/d1",)
 
 
+def test_in_an_order_hook_a_b12_replacement_order_alone_does_not_make_it_speak(kb):
+    """4.6 D2 lists folate, nitrous oxide and B12/MMA tests; B12 being prescribed is not a reason to interrupt."""
+    draft = med(c.B12_REPLACEMENT, draft=True, route="oral", dose_mg=1, ref="MedicationRequest/d1")
+    assert evaluate(record(b12(100), problem(c.NEURO_GAIT, 10), draft), kb) == []
+
+
 def test_no_neuro_symptoms_means_no_card(kb):
     assert evaluate(record(b12(50), N2O, problem(c.NEURO_SENSORY, 10, active=False)), kb) == []
+
+
+def test_the_urgent_referral_names_nitrous_oxide_only_where_the_record_has_it():
+    from cds_service.knowledge import load_knowledge
+
+    kb = load_knowledge()
+    finding = one(record(med(c.FOLIC_ACID, dose_mg=5), problem(c.NEURO_SENSORY, 400)), kb)  # R3-D, no N2O
+    referral = next(a for a in finding.actions if a.kind == "referral")
+    assert "nitrous" not in kb.orderables[referral.key].text.lower()

@@ -4,6 +4,12 @@ Each scenario in fixtures/scenarios.json states the exact multiset of (topic, in
 shared/clinical-reference.md section 4 implies for one patient and hook (an empty list means the
 service must stay silent). Expectations are written independently of the rule code; see
 fixtures/make_fixtures.py for the reasoning behind every case.
+
+Besides the cards themselves a scenario may state: per card `detailMentions` (strings its detail
+contains) and `detailOmits` (strings neither its summary nor its detail contains); per response
+`suggestOnce` (words found in exactly one suggestion label) and `suggestNever` (words in no label).
+Every response is also held to 4.6 D1: at most one B12-state card, no suggestion label twice, and
+oral and IM B12 offered in one card only as exclusive choices (`selectionBehavior: at-most-one`).
 """
 
 from __future__ import annotations
@@ -33,7 +39,11 @@ from scenario_support import (
 )
 
 SCENARIOS = load_scenarios()
-FAMILIES = {"mma-testing", "folate-without-b12", "urgent-neuro-review", "b12-untreated", "nitrous-oxide-risk"}
+B12_STATE_TOPICS = {"urgent-neuro-review", "b12-untreated", "mma-testing", "b12-testing"}  # 4.6 D1
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+B12_PRODUCTS = {"5514", "11248"}  # hydroxocobalamin (IM), cyanocobalamin (oral): exclusive alternatives
+FAMILIES = {"mma-testing", "folate-without-b12", "urgent-neuro-review", "b12-untreated", "nitrous-oxide-risk",
+            "b12-testing"}
 HOOK_FAMILIES = {
     hook: set(load_json(path)["families"])
     for path in sorted((FIXTURES.parent / "hooks").glob("*.json"))
@@ -74,7 +84,53 @@ def test_scenario(scenario: dict[str, Any], scenario_client) -> None:
                     f"{item['topic']} card detail does not mention {needle!r} (triggering value as "
                     f"received):\n{card.get('detail')}"
                 )
+            for needle in item.get("detailOmits", ()):
+                text = f"{card.get('summary', '')}\n{card.get('detail', '')}"
+                assert not mentions(text, needle), (
+                    f"{item['topic']} card must not say {needle!r}:\n{text}"
+                )
     assert_suggestions_are_safe(scenario, request_for(scenario), cards)
+    assert_one_answer_per_problem(scenario, cards)
+
+
+def suggestion_labels(cards: list[dict]) -> list[str]:
+    return [s.get("label", "") for c in cards for s in c.get("suggestions", [])]
+
+
+def b12_products_offered(suggestion: dict[str, Any]) -> set[str]:
+    codes = set()
+    for action in suggestion.get("actions", []):
+        resource = action.get("resource") or {}
+        if action.get("type") == "create" and resource.get("resourceType") == "MedicationRequest":
+            for coding in (resource.get("medicationCodeableConcept") or {}).get("coding", []):
+                if coding.get("system") == RXNORM and coding.get("code") in B12_PRODUCTS:
+                    codes.add(coding["code"])
+    return codes
+
+
+def assert_one_answer_per_problem(scenario: dict[str, Any], cards: list[dict]) -> None:
+    """clinical-reference 4.6 D1, on every response, plus the scenario's own suggestion checks."""
+    state = [c["source"]["topic"]["code"] for c in cards if c["source"]["topic"]["code"] in B12_STATE_TOPICS]
+    assert len(state) <= 1, f"more than one B12-state card (4.6 D1): {state}\n{describe_cards(cards)}"
+    labels = suggestion_labels(cards)
+    repeated = sorted(label for label, n in Counter(labels).items() if n > 1)
+    assert not repeated, f"suggestion offered twice in one response (4.6 D1): {repeated}"
+    for card in cards:
+        offered = [b12_products_offered(s) for s in card.get("suggestions", [])]
+        assert all(len(products) <= 1 for products in offered), (
+            f"{card['source']['topic']['code']}: one suggestion creates both oral and IM B12 (4.6 D1)")
+        if len(set().union(*offered)) > 1 if offered else False:
+            assert card.get("selectionBehavior") == "at-most-one", (
+                f"{card['source']['topic']['code']}: oral and IM B12 offered as selectable together "
+                f"(selectionBehavior {card.get('selectionBehavior')!r}; 4.6 D1 wants at-most-one): "
+                f"{[s['label'] for s in card['suggestions']]}"
+            )
+    for word in scenario.get("suggestOnce", ()):
+        having = [label for label in labels if mentions(label, word)]
+        assert len(having) == 1, f"{word!r} must be offered exactly once in the response (4.6 D1), got {having}"
+    for word in scenario.get("suggestNever", ()):
+        having = [label for label in labels if mentions(label, word)]
+        assert not having, f"{word!r} must not be offered: {having}"
 
 
 def assert_suggestions_are_safe(scenario: dict[str, Any], request: dict[str, Any], cards: list[dict]) -> None:
@@ -155,6 +211,12 @@ def test_scenarios_are_well_formed() -> None:
         for item in s["expect"]:
             assert item["topic"] in HOOK_FAMILIES[s["hook"]], f"{scenario_id(s)}: {item['topic']} not run on hook"
             assert item["indicator"] in {"info", "warning", "critical"}
+            assert set(item) <= {"topic", "indicator", "detailMentions", "detailOmits"}, item
+        assert sum(1 for item in s["expect"] if item["topic"] in B12_STATE_TOPICS) <= 1, scenario_id(s)
+        assert set(s) <= {"patient", "hook", "description", "expect", "draftOrders", "selections",
+                          "suggestOnce", "suggestNever"}, sorted(s)
+        if s.get("suggestOnce") or s.get("suggestNever"):
+            assert s["expect"], f"{scenario_id(s)}: suggestion checks on a silent scenario are vacuous"
         for order in s.get("draftOrders", []):
             assert order["status"] == "draft"
         for ref in s.get("selections", []):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response, g, request
 
 from .. import metrics
 from ..app_state import state
@@ -26,6 +26,11 @@ def _service(service_id: str) -> ServiceDefinition:
     return service
 
 
+def public_base_url() -> str:
+    """Where clients reach this service: CDS_PUBLIC_BASE_URL (behind a proxy), else the request's own."""
+    return state().settings.public_base_url.rstrip("/") or request.url_root.rstrip("/")
+
+
 @bp.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Response:
     service = _service(service_id)
@@ -36,7 +41,7 @@ def call_service(service_id: str) -> Response:
     fetcher = state().fetcher.for_request(
         hook_request.fhir_server, hook_request.fhir_authorization, hook_request.context
     )
-    evaluation = state().engine.evaluate(service, hook_request, fetcher)
+    evaluation = state().engine.evaluate(service, hook_request, fetcher, base_url=public_base_url())
     cards = evaluation.response["cards"]
     metrics.record_cards(cards)
     metrics.record_read(evaluation.read)

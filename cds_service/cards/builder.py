@@ -1,9 +1,16 @@
 """Findings -> CDS Hooks 2.0 cards.
 
-One card per finding, most urgent first. The card carries what a clinician needs to check the advice
-independently (detail: rationale, evidence table, thresholds with status tags, caveats, guidelines),
-suggestions that create complete draft FHIR resources, and the family's override reasons. The spec's
+One card per finding, most urgent first (arbitration has already made it one card per problem). The
+card follows the card anatomy of conventions.md: a summary, a detail of why and what to do with a
+four-column evidence table and what to check (cards/markdown.py), suggestions that create complete
+draft FHIR resources, the family's override reasons, and links to the guidelines. The spec's
 JSON rule (no null, "", [] or {}) is enforced by pruning every card before it leaves.
+
+Every card links to its family's explanation page (`/explain/<family>`, api/explain.py) and its
+`source.url` is always absolute (that page when the family's source has no web address): clients
+render a missing url as a link to "#". The base URL comes from the HTTP layer (CDS_PUBLIC_BASE_URL
+or the request's own), so no Flask here. Unit codes in the texts are written as people write them
+(cards/units.py). Suggestions only create, never delete.
 """
 
 from __future__ import annotations
@@ -13,31 +20,44 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..clinical.findings import Finding, ProposedAction
+from ..clinical.rules.common import sentence_case
 from .markdown import is_web_url, render_detail
 from .resources import resource_for
+from .units import with_display_units
 from .wording import FamilyWording, Wording, load_wording
 
 SUMMARY_MAX = 139
-ORDER_HOOKS = frozenset({"order-select", "order-sign"})
+# For callers with no HTTP request (the evaluate CLI, tests): where `b12-cds serve` listens by default.
+LOCAL_BASE_URL = "http://127.0.0.1:8080"
 
 
 class CardBuildError(ValueError):
     """A finding refers to knowledge the cards cannot resolve (unknown citation or orderable): a bug."""
 
 
-def build_cards(findings: Sequence[Finding], kb: Any, *, hook: str, patient_id: str) -> list[dict[str, Any]]:
+def explanation_url(base_url: str | None, family: str) -> str:
+    """Absolute URL of a family's explanation page under the service's public base URL."""
+    return f"{(base_url or LOCAL_BASE_URL).rstrip('/')}/explain/{family}"
+
+
+def build_cards(
+    findings: Sequence[Finding], kb: Any, *, hook: str, patient_id: str, base_url: str | None = None
+) -> list[dict[str, Any]]:
     """CDS Hooks cards for these findings, critical first (stable within an indicator)."""
     if not patient_id:
         raise CardBuildError("patient_id is required to build suggested resources")
     wording = load_wording()
     ordered = sorted(findings, key=lambda f: -f.indicator.rank)
-    return [build_card(f, kb, hook=hook, patient_id=patient_id, wording=wording) for f in ordered]
+    return [build_card(f, kb, hook=hook, patient_id=patient_id, wording=wording, base_url=base_url) for f in ordered]
 
 
 def build_card(
-    finding: Finding, kb: Any, *, hook: str, patient_id: str, wording: Wording | None = None
+    finding: Finding, kb: Any, *, hook: str, patient_id: str, wording: Wording | None = None,
+    base_url: str | None = None,
 ) -> dict[str, Any]:
     wording = wording or load_wording()
+    finding = with_display_units(finding, kb)
+    explain = explanation_url(base_url, finding.family)
     family = wording.family(finding.family)
     citation_ids = _citation_ids(finding, family, kb)
     advice = [_advice(wording, a) for a in finding.actions if a.kind == "advice"]
@@ -46,19 +66,20 @@ def build_card(
         "uuid": str(uuid.uuid4()),
         "summary": _clip(finding.summary),
         "indicator": finding.indicator.value,
-        "detail": render_detail(finding, citation_ids, kb.citations, wording.status_tags, advice),
+        "detail": render_detail(finding, advice),
         "source": {
             "label": family.source_label,
-            "url": source_citation.url if is_web_url(source_citation.url) else None,
+            "url": source_citation.url if is_web_url(source_citation.url) else explain,
             "topic": {"system": wording.topic_system, "code": family.code, "display": family.display},
         },
     }
-    suggestions = _suggestions(finding, kb, family, wording, hook=hook, patient_id=patient_id)
+    suggestions = _suggestions(finding, kb, family, wording, patient_id=patient_id)
     if suggestions:
         card["suggestions"] = suggestions
         card["selectionBehavior"] = _selection_behavior(suggestions)
     card["overrideReasons"] = [c.as_json() for c in family.override_reasons]
-    card["links"] = _links(finding.citations, kb)
+    card["links"] = [{"label": wording.link_labels["explanation"], "url": explain, "type": "absolute"},
+                     *_links(citation_ids, kb)]
     return prune(card)
 
 
@@ -89,6 +110,10 @@ def _orderable(kb: Any, key: str) -> Any:
         raise CardBuildError(f"unknown orderable '{key}'") from None
 
 
+def _name(orderable: Any) -> str:
+    return sentence_case(orderable.text or orderable.display)
+
+
 def _create(orderable: Any, wording: Wording, patient_id: str) -> dict[str, Any]:
     kind = {"lab": "order-lab", "medication": "order-medication", "referral": "referral"}[orderable.kind]
     description = wording.action_descriptions[kind].format(
@@ -105,27 +130,26 @@ def _create(orderable: Any, wording: Wording, patient_id: str) -> dict[str, Any]
 
 
 def _suggestions(
-    finding: Finding, kb: Any, family: FamilyWording, wording: Wording, *, hook: str, patient_id: str
+    finding: Finding, kb: Any, family: FamilyWording, wording: Wording, *, patient_id: str
 ) -> list[dict[str, Any]]:
     labels = wording.action_labels
     referrals = [a for a in finding.actions if a.kind == "referral"]
     labs = [a for a in finding.actions if a.kind == "order-lab"]
     meds = [a for a in finding.actions if a.kind == "order-medication"]
-    replacements = [a for a in finding.actions if a.kind == "replace-draft" and a.target_ref]
 
     out: list[dict[str, Any]] = []
     for action in referrals:
         orderable = _orderable(kb, action.key)
         out.append(
             _suggestion(
-                labels["referral"].format(text=orderable.text or orderable.display),
+                labels["referral"].format(text=_name(orderable)),
                 [_create(orderable, wording, patient_id)],
                 recommended=True,
             )
         )
     lab_orderables = [_orderable(kb, a.key) for a in labs]
     if family.group_labs and len(lab_orderables) > 1:
-        texts = ", ".join(o.text or o.display for o in lab_orderables)
+        texts = ", ".join(_name(o) for o in lab_orderables)
         out.append(
             _suggestion(
                 labels["lab-group"].format(texts=texts),
@@ -137,33 +161,38 @@ def _suggestions(
         for index, orderable in enumerate(lab_orderables):
             out.append(
                 _suggestion(
-                    labels["order-lab"].format(text=orderable.text or orderable.display),
+                    labels["order-lab"].format(text=_name(orderable)),
                     [_create(orderable, wording, patient_id)],
                     recommended=index == 0,
                 )
             )
-    for index, action in enumerate(meds):
-        orderable = _orderable(kb, action.key)
-        out.append(
-            _suggestion(
-                labels["order-medication"].format(text=orderable.text or orderable.display),
-                [_create(orderable, wording, patient_id)],
-                recommended=index == 0,
-            )
+    if len(meds) > 1:
+        # Alternative regimens (IM or oral B12) exclude each other (4.6 D1): the card becomes
+        # "pick at most one", so each alternative carries the card's other orders with it, and one
+        # more alternative orders those without a prescription.
+        shared = [action for suggestion in out for action in suggestion["actions"]]
+        shared_texts = ", ".join(
+            _name(o) for o in [*(_orderable(kb, a.key) for a in referrals), *lab_orderables]
         )
-    if hook in ORDER_HOOKS:
-        for action in replacements:
+        alternatives = []
+        for action in meds:
             orderable = _orderable(kb, action.key)
-            delete = {
-                "type": "delete",
-                "description": wording.action_descriptions["delete-draft"].format(ref=action.target_ref),
-                "resourceId": action.target_ref,
-            }
+            label = labels["order-medication"].format(text=_name(orderable))
+            if shared:
+                label += labels["with-orders"].format(texts=shared_texts)
+            alternatives.append(_suggestion(label, [*shared, _create(orderable, wording, patient_id)],
+                                            recommended=False))
+        if shared:
+            alternatives.append(_suggestion(labels["orders-only"], shared, recommended=False))
+        out = alternatives
+    else:
+        for action in meds:
+            orderable = _orderable(kb, action.key)
             out.append(
                 _suggestion(
-                    labels["replace-draft"].format(text=orderable.text or orderable.display),
-                    [delete, _create(orderable, wording, patient_id)],
-                    recommended=False,
+                    labels["order-medication"].format(text=_name(orderable)),
+                    [_create(orderable, wording, patient_id)],
+                    recommended=not out,
                 )
             )
     if _selection_behavior(out) == "at-most-one":
@@ -180,11 +209,13 @@ def _suggestion(label: str, actions: list[dict[str, Any]], *, recommended: bool)
 
 
 def _selection_behavior(suggestions: list[dict[str, Any]]) -> str:
-    """Alternative prescriptions only (IM or oral B12): pick one; anything else: any combination."""
-    kinds = {a["resource"]["resourceType"] for s in suggestions for a in s["actions"] if "resource" in a}
-    if len(suggestions) > 1 and kinds == {"MedicationRequest"}:
-        return "at-most-one"
-    return "any"
+    """Two or more prescriptions on one card are alternative regimens: pick at most one."""
+    prescriptions = [
+        s for s in suggestions
+        if any(a.get("resource", {}).get("resourceType") == "MedicationRequest" and a.get("type") == "create"
+               for a in s["actions"])
+    ]
+    return "at-most-one" if len(prescriptions) > 1 else "any"
 
 
 def _links(citation_ids: Iterable[str], kb: Any) -> list[dict[str, str]]:

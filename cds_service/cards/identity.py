@@ -29,6 +29,12 @@ def card_identity(finding: Finding, patient_id: str, evidence: str | None = None
     return hashlib.sha256(f"{finding.family}|{patient_id}|{evidence}".encode()).hexdigest()
 
 
-def identity_extension(identity: str, evidence: str, finding: Finding) -> dict[str, dict[str, str]]:
-    """Carried on the card (CDS Hooks `extension`) so EHR logs and our feedback can be joined to it."""
-    return {IDENTITY_EXTENSION: {"identity": identity, "evidenceHash": evidence, "trigger": finding.trigger}}
+def identity_extension(identity: str, evidence: str, finding: Finding) -> dict[str, dict[str, object]]:
+    """Carried on the card (CDS Hooks `extension`) so EHR logs and our feedback can be joined to it.
+
+    `evidence` lists the FHIR reference of every evidence row, in the card table's order, so a safety
+    officer can trace each row of the card to the resource it was read from.
+    """
+    refs = list(dict.fromkeys(e.reference for e in finding.evidence if e.reference))
+    return {IDENTITY_EXTENSION: {"identity": identity, "evidenceHash": evidence, "trigger": finding.trigger,
+                                 "evidence": refs}}

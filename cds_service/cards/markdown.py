@@ -14,11 +14,10 @@ knowledge) is left unescaped. No raw HTML is emitted.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 from urllib.parse import urlparse
 
-from ..clinical.findings import EvidenceItem, Finding, ThresholdApplied
+from ..clinical.findings import EvidenceItem, Finding
 
 _ALWAYS = frozenset("\\`*_[]<>|#~&@")
 _SCHEME = re.compile(r"(?<=[A-Za-z0-9]):(?=//)")  # http://, https://, ftp:// -> http\://
@@ -47,69 +46,52 @@ def _cell(value: str | None) -> str:
     return escape(value) if value else "–"
 
 
-def _interpreted(item: EvidenceItem) -> str | None:
-    parts = [p for p in (item.converted, item.note) if p]
-    return "; ".join(parts) if parts else None
+def _what(item: EvidenceItem) -> str:
+    """The row's subject with what it counted as ("Serum vitamin B12 (total): deficient band")."""
+    return f"{item.label}: {item.note}" if item.note else item.label
 
 
-def _code(item: EvidenceItem) -> str | None:
-    parts = [p for p in (item.code, f"({item.reference})" if item.reference else None) if p]
-    return " ".join(parts) if parts else None
+def _as_received(item: EvidenceItem) -> str:
+    """The value as the record holds it; the interpreted value only when it adds something."""
+    shown = item.as_received
+    if shown == item.label and item.converted:
+        return item.converted  # a condition or product named in "What" already: say what it is now
+    if not item.converted or item.converted in ("active", "–"):
+        return shown
+    if item.kind == "lab":
+        same_unit = item.converted.split(" ")[-1] == shown.split(" ")[-1]
+        return shown if same_unit else f"{shown} (= {item.converted})"
+    return f"{shown} ({item.converted})"
+
+
+EVIDENCE_HEADER = ("What", "As received", "Date", "Code")
 
 
 def evidence_table(items: Iterable[EvidenceItem]) -> list[str]:
-    lines = ["| What | As received | Interpreted | Date | Code |", "| --- | --- | --- | --- | --- |"]
+    """At most four columns, so the table fits a 560 px card column (the reference sandbox's width).
+
+    FHIR references are not a column (long ids cannot wrap and overflow the card); they travel in the
+    card's identity extension, one per evidence row, for the safety officer tracing a card.
+    """
+    lines = ["| " + " | ".join(EVIDENCE_HEADER) + " |", "| " + " | ".join("---" for _ in EVIDENCE_HEADER) + " |"]
     for item in items:
-        cells = (item.label, item.as_received, _interpreted(item), item.date, _code(item))
+        cells = (_what(item), _as_received(item), item.date, item.code)
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return lines
 
 
-def threshold_lines(
-    thresholds: Iterable[ThresholdApplied], citations: Mapping[str, Any], status_tags: Mapping[str, str]
-) -> list[str]:
-    lines = []
-    for t in thresholds:
-        source = citations[t.citation].label if t.citation in citations else t.citation
-        tag = status_tags.get(t.status, t.status)
-        lines.append(f"- {escape(t.name)}: {escape(t.value)} (status {escape(tag)}; {escape(source)})")
-    return lines
+def render_detail(finding: Finding, advice: Iterable[str] = ()) -> str:
+    """The card detail (conventions.md, card anatomy): why and what to do, the evidence, what to check.
 
-
-def citation_lines(citation_ids: Iterable[str], citations: Mapping[str, Any]) -> list[str]:
-    lines = []
-    for cid in citation_ids:
-        citation = citations[cid]
-        label = escape(citation.label)
-        url = getattr(citation, "url", None)
-        lines.append(f"- [{label}]({url})" if is_web_url(url) else f"- {label}")
-    return lines
-
-
-def render_detail(
-    finding: Finding,
-    citation_ids: Iterable[str],
-    citations: Mapping[str, Any],
-    status_tags: Mapping[str, str],
-    advice: Iterable[str] = (),
-) -> str:
-    """The card detail: rationale, advice, evidence table, thresholds, caveats, guidelines."""
+    Thresholds, their status tags and the full source list are not repeated here: they are on the
+    family's explanation page, which every card links to.
+    """
     blocks: list[str] = []
-    if finding.rationale:
-        blocks.append(" ".join(escape(line) for line in finding.rationale))
-    advice = [a for a in advice if a]
-    if advice:
-        blocks.append("**Advice**\n\n" + "\n".join(f"- {escape(a)}" for a in advice))
+    sentences = [*finding.rationale, *(a for a in advice if a)]
+    if sentences:
+        blocks.append(" ".join(escape(line) for line in sentences))
     if finding.evidence:
-        blocks.append("**Evidence**\n\n" + "\n".join(evidence_table(finding.evidence)))
-    if finding.thresholds:
-        blocks.append(
-            "**Thresholds applied**\n\n"
-            + "\n".join(threshold_lines(finding.thresholds, citations, status_tags))
-        )
+        blocks.append("\n".join(evidence_table(finding.evidence)))
     if finding.caveats:
-        blocks.append("**Caveats**\n\n" + "\n".join(f"- {escape(c)}" for c in finding.caveats))
-    guideline = citation_lines(citation_ids, citations)
-    if guideline:
-        blocks.append("**Guidelines**\n\n" + "\n".join(guideline))
+        blocks.append("**Check:** " + " ".join(escape(c) for c in finding.caveats))
     return "\n\n".join(blocks)

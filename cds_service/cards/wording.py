@@ -48,6 +48,7 @@ class Wording:
     referral_priority: str
     advice: dict[str, str]
     status_tags: dict[str, str]
+    link_labels: dict[str, str]
     families: dict[str, FamilyWording]
 
     def family(self, code: str) -> FamilyWording:
@@ -98,6 +99,7 @@ def parse_wording(data: dict[str, Any]) -> Wording:
         referral_priority=_text(data, "referral_priority", "(root)"),
         advice=_texts(data, "advice"),
         status_tags=_texts(data, "status_tags"),
+        link_labels=_texts(data, "link_labels"),
         families=families,
     )
 

@@ -52,7 +52,7 @@ class ThresholdApplied:
     citation: str  # citation id in knowledge
 
 
-ActionKind = Literal["order-lab", "order-medication", "referral", "replace-draft", "advice"]
+ActionKind = Literal["order-lab", "order-medication", "referral", "advice"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,6 @@ class ProposedAction:
 
     kind: ActionKind
     key: str  # e.g. "mma", "homocysteine", "hydroxocobalamin-im-neuro", "neurology-urgent"
-    target_ref: str | None = None  # draft order this acts on (replace-draft)
 
 
 @dataclass(frozen=True)

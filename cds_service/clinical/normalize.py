@@ -12,6 +12,7 @@ resource that could not be read is not a fact but an `UnreadableResource`, named
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import msgspec
 
 from cds_service.clinical import units as dose
-from cds_service.clinical.concepts import CONDITION_CLASSES, MEDICATION_CLASSES
+from cds_service.clinical.concepts import B12_REPLACEMENT, CONDITION_CLASSES, FOLIC_ACID, MEDICATION_CLASSES
 from cds_service.clinical.record import (
     CodeRef,
     LabResult,
@@ -27,11 +28,13 @@ from cds_service.clinical.record import (
     OrderFact,
     PatientRecord,
     Problem,
+    StrengthSource,
 )
 from cds_service.clinical.unreadable import unreadable_resource
 from cds_service.fhir import forms as f
 from cds_service.fhir.reader import ReadResult, contained_medication, read_resources
 from cds_service.knowledge import Knowledge
+from cds_service.knowledge.model import ProductInfo
 
 UCUM = "http://unitsofmeasure.org"
 RESULT_STATUSES = frozenset({"final", "amended", "corrected"})
@@ -134,7 +137,7 @@ def _unresolved_medication(res: f.Resource, index: dict[str, f.Medication]) -> b
         return False
     if res.medicationReference is None:
         return False
-    concept, display, _ = _medication_concept(res, index)
+    concept, display, _, _ = _medication_concept(res, index)
     return concept is None and not display
 
 
@@ -308,13 +311,41 @@ def _qualitative(res: f.Observation, kb: Knowledge, base: dict[str, Any]) -> Lab
     codings = _codings(concept) + [cd for i in res.interpretation for cd in _codings(i)]
     coded = [(kb.qualitative_result(cd.system, cd.code), _str(cd.display) or str(cd.code)) for cd in codings]
     texts = [t for t in (_str(concept.text) if concept else None, _str(res.valueString)) if t]
+    # the flag's own words count too: interpretation.text, or a coding's display with no known code
+    texts += [t for i in res.interpretation for t in [_str(i.text)] + [_str(cd.display) for cd in i.coding] if t]
     found = [hit for hit in coded if hit[0] is not None] + [(kb.qualitative_text(t), t) for t in texts]
     positive, shown = next(((p, label) for p, label in found if p is not None), (None, None))
     value = quantity.value if quantity is not None else None
-    raw_value = shown or (texts[0] if texts else None) or (str(value) if value is not None else None)
-    problem = None if positive is not None else "no positive/negative result or interpretation"
-    raw_unit = (_str(quantity.unit) or _str(quantity.code)) if quantity is not None else None
-    return LabResult(**base, raw_value=raw_value, raw_unit=raw_unit, value=None, positive=positive, problem=problem)
+    unit = (_str(quantity.unit) or _str(quantity.code)) if quantity is not None else None
+    number = float(value) if value is not None else None
+    high = _qualitative_high(res, unit)
+    reference_high = None
+    if positive is None and number is not None and high is not None:
+        # clinical-reference 4.6 D5: a titre reported as a number is positive above the lab's upper
+        # reference limit (same unit, or a limit without a unit of its own), negative at or below it
+        positive, reference_high = number > high, high
+    raw_value = (str(value).strip() if number is not None else None) or shown or (texts[0] if texts else None)
+    if positive is not None:
+        problem = None
+    elif number is not None:
+        problem = "a number without a reference range or interpretation: positive or negative cannot be told"
+    else:
+        problem = "no positive/negative result or interpretation"
+    return LabResult(**base, raw_value=raw_value, raw_unit=unit if number is not None else None,
+                     value=None, positive=positive, reference_high=reference_high, problem=problem)
+
+
+def _qualitative_high(res: f.Observation, unit: str | None) -> float | None:
+    """Upper reference limit of an antibody titre, only when its unit (if any) is the result's."""
+    if not res.referenceRange:
+        return None
+    high = res.referenceRange[0].high
+    if high is None or high.value is None:
+        return None
+    limit_unit = _str(high.unit) or _str(high.code)
+    if limit_unit is not None and unit is not None and limit_unit != unit:
+        return None
+    return float(high.value)
 
 
 # --- conditions and procedures ---------------------------------------------------------------------
@@ -351,10 +382,14 @@ def _medication_index(resources: list[f.Resource]) -> dict[str, f.Medication]:
 
 def _medication_concept(
     res: f.MedicationUse, index: dict[str, f.Medication]
-) -> tuple[f.CodeableConcept | None, str | None, str | None]:
-    """(code concept, reference display, Medication.form text) from medication[x], resolving references."""
+) -> tuple[f.CodeableConcept | None, str | None, str | None, list[f.Ingredient]]:
+    """(code concept, reference display, Medication.form text, Medication.ingredient) from medication[x].
+
+    References are resolved to a contained or sent Medication; its ingredients carry the strength that
+    D3 (clinical-reference 4.6) reads when the dosage instructions are missing.
+    """
     if res.medicationCodeableConcept is not None:
-        return res.medicationCodeableConcept, None, None
+        return res.medicationCodeableConcept, None, None, []
     reference = res.medicationReference
     target = _str(reference.reference) if reference is not None else None
     display = _str(reference.display) if reference is not None else None
@@ -364,10 +399,10 @@ def _medication_concept(
     elif target and "Medication/" in target:
         medication = index.get(target.rsplit("Medication/", 1)[1].split("/")[0])
     if medication is None:
-        return None, display, None
+        return None, display, None, []
     form = medication.form
     form_text = (_str(form.text) or next((_str(cd.display) for cd in _codings(form)), None)) if form else None
-    return medication.code or f.CodeableConcept(), display, form_text
+    return medication.code or f.CodeableConcept(), display, form_text, list(medication.ingredient)
 
 
 def _medication(res: f.MedicationUse, kb: Knowledge, index: dict[str, f.Medication], *,
@@ -376,18 +411,26 @@ def _medication(res: f.MedicationUse, kb: Knowledge, index: dict[str, f.Medicati
     status = getattr(res, "status", None) or "unknown"
     if status in DROPPED_BY_TYPE.get(rt, frozenset()):
         return None
-    concept, ref_display, form_text = _medication_concept(res, index)
+    concept, ref_display, form_text, ingredients = _medication_concept(res, index)
     codings = _codings(concept)
     classes, shown = _classify(kb, codings, MEDICATION_CLASSES)
     text = (_str(concept.text) if concept else None) or ref_display or next((_str(cd.display) for cd in codings), None)
+    # A Medication may state its content only in its ingredients (a local product name, an ingredient
+    # coded RxNorm cyanocobalamin): those codes count like the product's own (4.6 D3).
+    ingredient_codings = [cd for i in ingredients for cd in _codings(i.itemCodeableConcept)]
+    from_ingredients, ingredient_shown = _classify(kb, ingredient_codings, MEDICATION_CLASSES)
+    classes, shown = classes | from_ingredients, shown or ingredient_shown
     # The product name can name ingredients the codes do not (a combined contraceptive coded only by its
     # levomefolate ingredient); classes found only by name make the whole exposure 'matched by name'.
-    named: frozenset[str] = frozenset()
-    for candidate in [text, ref_display] + [_str(cd.display) for cd in codings]:
-        named = named | kb.medication_classes_for_text(candidate)
-    matched_by = "code" if classes and named <= classes else "text"
+    named, generic, excluded = frozenset[str](), frozenset[str](), frozenset[str]()
+    ingredient_names = [_str(i.itemCodeableConcept.text) if i.itemCodeableConcept else None for i in ingredients]
+    for candidate in [text, ref_display] + [_str(cd.display) for cd in codings] + ingredient_names:
+        match = kb.medication_name_match(candidate)
+        named, generic, excluded = named | match.classes, generic | match.by_ingredient, excluded | match.excluded
+    by_name = named - classes  # classes only the name states: 'brand' when no ingredient name stated them
+    matched_by = "code" if classes and not by_name else ("brand" if not by_name & generic else "text")
     shown = shown or (_code_ref(codings[0]) if codings else None)
-    classes = classes | named
+    classes = (classes | named) - excluded  # a cyanide-antidote kit never counts as B12 replacement
     if not classes:
         return None
     if is_draft:
@@ -402,16 +445,105 @@ def _medication(res: f.MedicationUse, kb: Knowledge, index: dict[str, f.Medicati
         dosage = res.dosage[0] if res.dosage else None
     else:
         dosage = res.dosage  # type: ignore[attr-defined]
+    # the dose arithmetic (clinical.units) reads the Dosage as FHIR JSON: the validated form, as builtins
+    dosage_json: dict[str, Any] = msgspec.to_builtins(dosage) if dosage is not None else {}
     start, end = _medication_period(res, rt)
+    names = [text, ref_display] + [_str(cd.display) for cd in codings]
+    strength, source = _unit_strength(kb, classes, ingredients, names, product)
+    daily = dose.daily_dose_mg(dosage_json, strength, single_event=rt == "MedicationAdministration")
     return MedicationExposure(
         classes=classes, source_ref=_ref(res), resource_type=rt, status=status, is_active=active,
         matched_by=matched_by, code=shown, text=text, start=start, end=end,
         route=_route(kb, dosage, product.dose_form if product else None, form_text, text),
-        # the dose arithmetic reads the Dosage as FHIR JSON: the validated form, as builtins
-        daily_dose_mg=dose.daily_dose_mg(msgspec.to_builtins(dosage) if dosage is not None else {}, product,
-                                         single_event=rt == "MedicationAdministration"),
-        is_draft=is_draft,
+        daily_dose_mg=daily, is_draft=is_draft,
+        unit_strength_mg=strength.strength_mg if strength else None,
+        strength_per=strength.strength_per if strength else None,
+        strength_source=source,
+        frequency_known=dose.per_day(dosage_json.get("timing")) is not None,
     )
+
+
+# The ingredient whose strength a dose decision reads (4.6 D3): B12 decides cover, folic acid decides
+# the pregnancy prophylaxis exclusion; a combination product is judged by its B12 content.
+DOSE_CLASSES = (B12_REPLACEMENT, FOLIC_ACID)
+_NAME_PARTS = re.compile(r"\s+/\s+|\s+\+\s+|\s+with\s+", re.IGNORECASE)
+_RXNORM_BRAND = re.compile(r"\s*\[[^\]]*\]\s*$")  # "... Tablet [Slow Fe with Folic Acid]": not an ingredient part
+
+
+def _dose_class(classes: frozenset[str]) -> str | None:
+    return next((c for c in DOSE_CLASSES if c in classes), None)
+
+
+def _unit_strength(
+    kb: Knowledge, classes: frozenset[str], ingredients: list[f.Ingredient], names: list[str | None],
+    product: ProductInfo | None,
+) -> tuple[dose.StrengthInfo | None, StrengthSource | None]:
+    """Strength of one unit, in the order of clinical-reference 4.6 D3 (after the dosage itself).
+
+    Medication.ingredient.strength, then the strength an RxNorm-style name states, then the
+    knowledge's product table. In a combination product only the strength of the dose-deciding
+    ingredient is read (B12, else folic acid); when it cannot be told apart, nothing is guessed.
+    """
+    wanted = _dose_class(classes)
+    strengths = []
+    for ingredient in ingredients:
+        item = ingredient.itemCodeableConcept
+        item_classes, _ = _classify(kb, _codings(item), MEDICATION_CLASSES)
+        item_classes = item_classes | kb.medication_classes_for_text(_str(item.text) if item else None)
+        if len(ingredients) == 1 or (wanted is not None and wanted in item_classes):
+            ratio = msgspec.to_builtins(ingredient.strength) if ingredient.strength is not None else None
+            strengths.append(dose.strength_from_ratio(ratio))
+    found = {s for s in strengths if s is not None}
+    if len(found) == 1:
+        return found.pop(), "Medication.ingredient.strength"
+    for name in names:
+        from_name = _name_strength(kb, name, wanted)
+        if from_name is not None:
+            return from_name, "product name"
+    if product is not None and product.strength_mg is not None:
+        return product, "product table"
+    return None, None
+
+
+def _name_strength(kb: Knowledge, name: str | None, wanted: str | None) -> dose.StrengthInfo | None:
+    """The strength a product name states for the dose-deciding ingredient.
+
+    "... / cyanocobalamin 1 mg / ..." reads the part naming it; several parts naming it (mecobalamin
+    0.6 mg / vitamin B12 0.6 mg) add up, as the product table does; "cyanocobalamin-folic acid
+    0.025-1 mg" maps the hyphen-joined strengths onto the hyphen-joined ingredients in order. When the
+    ingredient cannot be told apart, nothing is guessed.
+    """
+    if not name:
+        return None
+    name = _RXNORM_BRAND.sub("", name)
+    hyphenated = dose.hyphenated_strengths(name)
+    if hyphenated is not None:
+        return _positional_strength(kb, name, hyphenated, wanted)
+    parts = _NAME_PARTS.split(name)
+    if len(parts) == 1:
+        return dose.strength_from_name(name)
+    if wanted is None:
+        return None
+    strengths = [dose.strength_from_name(p) for p in parts if wanted in kb.medication_classes_for_text(p)]
+    if not strengths or any(s is None or s.strength_mg is None for s in strengths):
+        return None
+    if len({s.strength_per for s in strengths if s is not None}) != 1:
+        return None
+    total = sum(s.strength_mg for s in strengths if s is not None and s.strength_mg is not None)
+    return dose.Strength(round(total, 9), strengths[0].strength_per)  # type: ignore[union-attr]
+
+
+def _positional_strength(
+    kb: Knowledge, name: str, strengths: list[float], wanted: str | None
+) -> dose.StrengthInfo | None:
+    """'cyanocobalamin-folic acid 0.025-1 mg': the k-th ingredient before the numbers has the k-th strength."""
+    head = re.split(r"\d", name, maxsplit=1)[0]
+    ingredients = [part.strip() for part in head.split("-")]
+    if wanted is None or len(ingredients) != len(strengths):
+        return None
+    picked = [mg for part, mg in zip(ingredients, strengths, strict=True)
+              if wanted in kb.medication_classes_for_text(part)]
+    return dose.Strength(round(sum(picked), 9), "unit") if picked else None
 
 
 def _medication_period(res: f.MedicationUse, rt: str) -> tuple[datetime | None, datetime | None]:

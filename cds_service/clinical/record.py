@@ -19,8 +19,11 @@ from typing import Literal
 Comparator = Literal["<", "<=", ">", ">="]
 # Results timestamped slightly after "now" (EHR and service clocks, or a wrong time zone) still count.
 FUTURE_SKEW = timedelta(days=1)
-MatchMethod = Literal["code", "text"]
+MatchMethod = Literal["code", "text", "brand"]  # "brand": a class named only by a brand name (issue 14)
 Route = Literal["parenteral", "oral", "unknown"]
+StrengthPer = Literal["unit", "mL"]
+# Where a product's strength per unit was read (clinical-reference 4.6 D3, in this order of trust).
+StrengthSource = Literal["dosage", "Medication.ingredient.strength", "product name", "product table"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,8 @@ class MedicationExposure:
 
     `classes` holds every concept the product maps to: a folic acid + cyanocobalamin combination
     product is {'folic-acid', 'b12-replacement'}, which is how "folate-only" is decided.
-    `matched_by` is 'text' when no code matched and the product name did; cards flag that.
+    `matched_by` is 'text' when no code matched and the product name did, 'brand' when only a brand
+    name did ("NexIUM 40 MG capsule"); cards flag both.
     """
 
     classes: frozenset[str]
@@ -103,6 +107,12 @@ class MedicationExposure:
     route: Route = "unknown"
     daily_dose_mg: float | None = None
     is_draft: bool = False  # from context.draftOrders (order hooks)
+    # Strength of one unit (tablet, capsule, ampoule) or of one mL, when the record states it: D3 reads
+    # it when the dosage instructions are missing (self-reported medication usually has none).
+    unit_strength_mg: float | None = None
+    strength_per: StrengthPer | None = None
+    strength_source: StrengthSource | None = None
+    frequency_known: bool = False  # the dosage states how often (daily dose computable from it)
 
     def label(self) -> str:
         return self.text or (self.code.display if self.code and self.code.display else "") or (
@@ -205,17 +215,21 @@ class PatientRecord:
             if r.analyte in wanted
             and (since is None or (r.effective is not None and since <= r.effective <= self.as_of + FUTURE_SKEW))
         ]
-        return sorted(picked, key=lambda r: (r.effective is not None, r.effective), reverse=True)
+        # ties on time break on the reference, so the order of resources in a request never matters
+        return sorted(picked, key=lambda r: (r.effective is not None, r.effective, r.source_ref), reverse=True)
 
     def medications_in(self, classes: Iterable[str], *, drafts: bool | None = None) -> list[MedicationExposure]:
-        """Medications of any of these classes; drafts=True/False filters to draft orders or not."""
+        """Medications of any of these classes (drafts=True/False: draft orders or not), by reference."""
         wanted = set(classes)
-        return [
+        picked = [
             m
             for m in self.medications
             if m.classes & wanted and (drafts is None or m.is_draft == drafts)
         ]
+        return sorted(picked, key=lambda m: m.source_ref)
 
     def problems_in(self, classes: Iterable[str]) -> list[Problem]:
+        """Problems of any of these classes, oldest first (then by reference): never in request order."""
         wanted = set(classes)
-        return [p for p in self.problems if p.classes & wanted]
+        picked = [p for p in self.problems if p.classes & wanted]
+        return sorted(picked, key=lambda p: (p.first_noted is None, p.first_noted or self.as_of, p.source_ref))

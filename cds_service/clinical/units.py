@@ -9,7 +9,9 @@ Laboratory unit conversion lives in the knowledge base (`Knowledge.to_canonical`
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 # Mass units a dose is written in (UCUM codes and the spellings EHRs put in Quantity.unit).
 _MASS_TO_MG: dict[str, float] = {
@@ -35,6 +37,86 @@ class StrengthInfo(Protocol):
 
     strength_mg: float | None
     strength_per: str
+
+
+@dataclass(frozen=True)
+class Strength:
+    """Strength of one unit (tablet, capsule, ampoule) or of one mL, read from the record itself."""
+
+    strength_mg: float | None
+    strength_per: Literal["unit", "mL"]
+
+
+_MASS_WORDS = r"mg|mcg|ug|\u00b5g|\u03bcg|micrograms?|milligrams?|g"
+# "1000 MCG", "0.4 MG", "1 MG/ML", "5mg/mL", "1,000 mcg", "1000 micrograms": a mass, optionally per mL.
+_NAME_STRENGTH = re.compile(
+    rf"(?<![\w.\-])(\d{{1,3}}(?:,\d{{3}})+|\d+(?:\.\d+)?)\s*({_MASS_WORDS})\b(\s*/\s*(?:1\s*)?ml\b)?",
+    re.IGNORECASE,
+)
+# "0.025-1 mg", "0.5-2.5-25 mg": one strength per hyphen-joined ingredient of a combination name.
+_HYPHENATED_STRENGTHS = re.compile(
+    rf"(?<![\w.])(\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)+)\s*({_MASS_WORDS})\b", re.IGNORECASE
+)
+
+
+def _mg(value: str, unit: str) -> float:
+    return float(value.replace(",", "")) * _MASS_TO_MG[unit.lower()]
+
+
+def hyphenated_strengths(text: str | None) -> list[float] | None:
+    """The strengths of "cyanocobalamin-folic acid 0.025-1 mg tablet", in ingredient order (mg)."""
+    match = _HYPHENATED_STRENGTHS.search(text or "")
+    if match is None:
+        return None
+    return [_mg(v, match.group(2)) for v in match.group(1).split("-")]
+
+
+def strength_from_name(text: str | None) -> Strength | None:
+    """The one strength an RxNorm-style product name states ("cyanocobalamin 1000 MCG Oral Tablet").
+
+    Clinical-reference 4.6 D3: when the dosage instructions are missing, the name is read. A name with
+    two different strengths (a combination, "folic acid 1 MG / cyanocobalamin 0.5 MG", or the
+    hyphenated "0.025-1 mg" of a local combination name) or none is not guessed at: None.
+    """
+    if not text or _HYPHENATED_STRENGTHS.search(text):
+        return None
+    found = {(_mg(value, unit), "mL" if per_ml else "unit") for value, unit, per_ml in _NAME_STRENGTH.findall(text)}
+    if len(found) != 1:
+        return None
+    mg, per = found.pop()
+    return Strength(round(mg, 9), per)  # type: ignore[arg-type]
+
+
+def strength_from_ratio(ratio: Any) -> Strength | None:
+    """Medication.ingredient.strength (a Ratio) as mg per unit or per mL; None if not a mass ratio."""
+    if not isinstance(ratio, dict):
+        return None
+    numerator, denominator = ratio.get("numerator"), ratio.get("denominator")
+    if not isinstance(numerator, dict):
+        return None
+    value, unit = number(numerator.get("value")), _unit_word(numerator)
+    if value is None or unit not in _MASS_TO_MG:
+        return None
+    mg = value * _MASS_TO_MG[unit]
+    per_value, per_unit = 1.0, None
+    if isinstance(denominator, dict):
+        per_value = number(denominator.get("value")) or 1.0
+        per_unit = _unit_word(denominator)
+    if per_value <= 0:
+        return None
+    if per_unit in _VOLUME_ML:
+        return Strength(round(mg / per_value, 9), "mL")
+    if per_unit is None or per_unit in _COUNT:
+        return Strength(round(mg / per_value, 9), "unit")
+    return None
+
+
+def format_mg(mg: float) -> str:
+    """'1 mg', '50 micrograms': a dose as a prescriber writes it (below 1 mg in micrograms)."""
+    if mg < 1:
+        text = f"{mg / _MASS_TO_MG['microgram']:.3f}".rstrip("0").rstrip(".")
+        return f"{text} micrograms"
+    return f"{f'{mg:.3f}'.rstrip('0').rstrip('.')} mg"
 
 
 def number(value: Any) -> float | None:

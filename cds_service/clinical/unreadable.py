@@ -4,7 +4,9 @@ A resource whose read fields are unusable is left out of the record (`fhir.reade
 absent: it may have been the B12 result or the B12 product a family's conclusion turns on. This
 module names it in the words a card uses ("a B12 result") and says which families would otherwise
 speak as if it were absent. Those families degrade as the missing-data path does (they do not run
-for this request); urgent-neuro-review never does, and every card names the unreadable resources.
+for this request); the families that answer when required data is missing (urgent-neuro-review,
+`answers_when_degraded` in the rule registry) always run, and every card names the unreadable
+resources.
 """
 
 from __future__ import annotations
@@ -66,9 +68,6 @@ ABSENCE_INPUTS: dict[str, frozenset[str]] = {
     "mma-testing": frozenset({c.MMA}),
     "b12-testing": frozenset({c.B12_TOTAL, c.B12_ACTIVE, c.MMA}),
 }
-NEVER_WITHHELD = "urgent-neuro-review"
-
-
 def withheld_families(record: PatientRecord, families: Sequence[str]) -> tuple[str, ...]:
     """Families that must not run because an input whose absence they would report was unreadable.
 
@@ -77,10 +76,13 @@ def withheld_families(record: PatientRecord, families: Sequence[str]) -> tuple[s
     """
     if not record.unreadable_resources:
         return ()
+    from .rules import degraded_families  # the families that answer from what is there (registry data)
+
+    always = set(degraded_families(families))
     held = []
     for family in families:
         wanted = ABSENCE_INPUTS.get(family)
-        if family == NEVER_WITHHELD or wanted is None:
+        if family in always or wanted is None:
             continue
         for item in record.unreadable_resources:
             if item.concepts & wanted:

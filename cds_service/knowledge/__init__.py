@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from .loader import DEFAULT_DIRECTORY, load_knowledge
 from .model import (
+    BrandName,
     Citation,
     CodedEntry,
     Knowledge,
     KnowledgeError,
+    NameMatch,
     Orderable,
     ProductInfo,
     SiteAlias,
+    Strength,
     Threshold,
     UnitTable,
 )
@@ -23,13 +26,16 @@ from .table import knowledge_table
 
 __all__ = [
     "DEFAULT_DIRECTORY",
+    "BrandName",
     "Citation",
     "CodedEntry",
     "Knowledge",
     "KnowledgeError",
+    "NameMatch",
     "Orderable",
     "ProductInfo",
     "SiteAlias",
+    "Strength",
     "Threshold",
     "UnitTable",
     "knowledge_table",

@@ -7,14 +7,14 @@ entry, e.g. ``valuesets/labs.json: compose.include[0].concept[3] (code '2132-9')
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from cds_service.clinical.concepts import ALL_CONCEPTS, LAB_ANALYTES, MEDICATION_CLASSES
 
+from .explain import FAMILIES_FILE, knowledge_digest, load_families, load_unit_display
 from .model import (
     CODE_STATUSES,
     REQUIRED_CITATION_IDS,
@@ -25,6 +25,7 @@ from .model import (
     CodedEntry,
     Knowledge,
     KnowledgeError,
+    NameExclusion,
     Orderable,
     ProductInfo,
     SiteAlias,
@@ -32,6 +33,8 @@ from .model import (
     UnitTable,
     code_key,
 )
+from .products import PRODUCT_FILE, PRODUCT_TTYS, RXNORM, load_product_table
+from .validation import _concept_list, _field, _list, _number, _read, _strings
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent
 EXT = "https://b12-neuro-cds.example.org/StructureDefinition/"
@@ -55,65 +58,44 @@ def load_knowledge(
     units, extra_units = _load_units(root)
     known_units = {t.canonical for t in units.values()} | extra_units
     thresholds = _load_thresholds(root, citations, known_units)
+    defaults = dict(thresholds)
     _apply_overrides(thresholds, threshold_overrides)
     entries, products = _load_valuesets(root)
+    table_entries, table, brands = load_product_table(root)
+    for info in table:
+        key = (RXNORM, code_key(RXNORM, info.code))
+        if info.tty not in PRODUCT_TTYS:
+            continue  # an ingredient (IN) or brand concept (BN): a code, but no strength or dose form
+        if key in products:
+            raise KnowledgeError(f"{PRODUCT_FILE}: product {info.code} is also a product in valuesets/ "
+                                 "(each product has one source of truth)")
+        if info.active:
+            products[key] = info
     qualitative_codes, qualitative_texts = _load_qualitative(root)
-    return Knowledge(
-        entries=entries,
+    synonyms, exclusions = _load_synonyms(root, thresholds)
+    kb = Knowledge(
+        entries=entries + table_entries,
         products=products,
+        product_table=table,
+        brands=brands,
+        exclusions=exclusions,
         lab_analytes=LAB_ANALYTES,
         units=units,
         thresholds=thresholds,
         citations=citations,
         orderables=_load_orderables(root, citations),
         aliases=_load_aliases(root),
-        synonyms=_load_synonyms(root),
+        synonyms=synonyms,
         qualitative_codes=qualitative_codes,
         qualitative_texts=qualitative_texts,
         route_keywords=_load_routes(root),
     )
-
-
-# --- helpers ---------------------------------------------------------------------------------------
-def _read(root: Path, name: str, *, optional: bool = False) -> Any:
-    path = root / name
-    if not path.is_file():
-        if optional:
-            return None
-        raise KnowledgeError(f"{name}: file missing in {root}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise KnowledgeError(f"{name}: cannot read JSON: {exc}") from exc
-
-
-def _field(obj: Any, key: str, kind: type | tuple[type, ...], file: str, where: str, *, optional: bool = False) -> Any:
-    if not isinstance(obj, dict):
-        raise KnowledgeError(f"{file}: {where}: expected an object")
-    value = obj.get(key)
-    if value is None and optional:
-        return None
-    if value is None or not isinstance(value, kind) or (kind is str and not value.strip()):
-        raise KnowledgeError(f"{file}: {where}.{key}: missing or not a {_kind_name(kind)}")
-    return value
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(k.__name__ for k in kinds)
-
-
-def _number(value: Any, file: str, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise KnowledgeError(f"{file}: {where}: not a finite number ({value!r})")
-    return float(value)
-
-
-def _list(obj: Any, key: str, file: str) -> list[Any]:
-    value = obj.get(key) if isinstance(obj, dict) else None
-    if not isinstance(value, list):
-        raise KnowledgeError(f"{file}: '{key}' missing or not a list")
-    return value
+    # The explanation pages' data (knowledge/explain.py), cross-checked against what was just loaded.
+    kb.unit_display = load_unit_display(root, _read(root, "units.json"), known_units)
+    kb.families = MappingProxyType(load_families(_read(root, FAMILIES_FILE), thresholds, citations))
+    kb.version = knowledge_digest(root)
+    kb.site_overrides = MappingProxyType({key: defaults[key] for key in threshold_overrides or {}})
+    return kb
 
 
 # --- value sets ------------------------------------------------------------------------------------
@@ -187,7 +169,7 @@ def _parse_concept(
             raise KnowledgeError(f"{file}: {where}: kb-strength-per {per!r} not 'unit' or 'mL'")
         mg = _number(strength, file, f"{where} kb-strength-mg") if strength is not None else None
         if active:
-            product = ProductInfo(code, display, mg, per, form)
+            product = ProductInfo(code, display, mg, per, form, frozenset(concepts), status=status, sources=(source,))
     return entries, product
 
 
@@ -334,10 +316,13 @@ def _load_aliases(root: Path) -> list[SiteAlias]:
     return out
 
 
-def _load_synonyms(root: Path) -> dict[str, frozenset[str]]:
+def _load_synonyms(
+    root: Path, thresholds: Mapping[str, Threshold]
+) -> tuple[dict[str, frozenset[str]], tuple[NameExclusion, ...]]:
     file = "medication_text.json"
+    data = _read(root, file)
     out: dict[str, set[str]] = {}
-    for i, item in enumerate(_list(_read(root, file), "synonyms", file)):
+    for i, item in enumerate(_list(data, "synonyms", file)):
         where = f"synonyms[{i}]"
         concepts = _field(item, "concepts", list, file, where)
         for cid in concepts:
@@ -347,7 +332,25 @@ def _load_synonyms(root: Path) -> dict[str, frozenset[str]]:
             if not isinstance(term, str) or not term.strip():
                 raise KnowledgeError(f"{file}: {where}.terms: empty term")
             out.setdefault(" ".join(term.lower().split()), set()).update(concepts)
-    return {t: frozenset(c) for t, c in out.items()}
+    exclusions: list[NameExclusion] = []
+    for i, item in enumerate(data.get("exclusions") or []):
+        where = f"exclusions[{i}]"
+        excludes = _concept_list(item, "excludes", file, where)
+        terms = _strings(item, "terms", file, where)
+        ingredients = _strings(item, "ingredient_terms", file, where)
+        threshold_key = item.get("min_mg_threshold") if isinstance(item, dict) else None
+        if threshold_key is not None and threshold_key not in thresholds:
+            raise KnowledgeError(f"{file}: {where}.min_mg_threshold: {threshold_key!r} is not a threshold key")
+        min_mg = thresholds[threshold_key].value if threshold_key is not None else None
+        if ingredients and min_mg is None:
+            raise KnowledgeError(f"{file}: {where}: ingredient_terms need min_mg_threshold")
+        if not terms and not ingredients:
+            raise KnowledgeError(f"{file}: {where}: neither terms nor ingredient_terms")
+        exclusions.append(NameExclusion(
+            excludes, terms, ingredients, min_mg,
+            _field(item, "source", str, file, where),
+        ))
+    return {t: frozenset(c) for t, c in out.items()}, tuple(exclusions)
 
 
 def _load_qualitative(root: Path) -> tuple[dict[tuple[str, str], bool], dict[str, bool]]:

@@ -14,7 +14,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .explain import FamilyExplanation, UnitDisplay
+
+from .medication_names import BrandName, NameExclusion, NameMatch, NameMatcher, word_pattern
 
 Status = Literal["V", "S", "U", "design"]
 CODE_STATUSES: frozenset[str] = frozenset({"V", "S", "U"})
@@ -53,16 +58,20 @@ REQUIRED_THRESHOLD_KEYS: tuple[str, ...] = (
     "dose.folate-prophylaxis-max-mg",
     "policy.exclude-leucovorin",
     "policy.exclude-contraceptive-levomefolate",
+    "policy.lab-offers-b12-with-metabolites",
+    "dose.b12-cyanide-antidote-min-mg",
+    "dose.b12-cyanide-antidote-min-mg-per-ml",
+    "dose.parenteral-b12-trace-max-mg",
 )
 REQUIRED_CITATION_IDS: tuple[str, ...] = (
     "nice-ng239", "bsh-2014", "lindenbaum-1988", "paris-2023", "hashi-2025", "mhra-metformin-2022",
     "bnf-b12-dosing", "nhs-lothian-referral", "who-haemoglobin-2011", "pfeiffer-2016", "mayo-mma",
-    "design-convention",
+    "design-convention", "aan-2009",
 )
 REQUIRED_ORDERABLE_KEYS: tuple[str, ...] = (
     "b12-total", "b12-active", "mma", "homocysteine", "folate-serum", "fbc", "egfr", "creatinine",
     "intrinsic-factor-antibody", "hydroxocobalamin-im", "hydroxocobalamin-im-neuro", "cyanocobalamin-oral",
-    "neurology-urgent",
+    "neurology-urgent", "neurology-urgent-neuropathy",
 )
 
 _WS = re.compile(r"\s+")
@@ -96,10 +105,29 @@ class CodedEntry:
 
 
 @dataclass(frozen=True)
-class ProductInfo:
-    """Strength of a single-ingredient product, so a daily dose can be computed from a dose count.
+class Strength:
+    """Strength of one class's ingredient in a product: mg per unit (tablet, capsule) or per mL.
 
-    `strength_per` is 'unit' (per tablet/capsule) or 'mL' (per millilitre of solution).
+    Two ingredients of the same class in one unit are added up (mecobalamin + cyanocobalamin);
+    `ingredient` then names both, so a card or reviewer can see where the number came from.
+    """
+
+    concept: str
+    ingredient: str
+    mg: float
+    per: Literal["unit", "mL"]
+
+
+@dataclass(frozen=True)
+class ProductInfo:
+    """What a product code says about dose: strength per unit, route, classes (clinical-reference 4.6 D3).
+
+    `strength_mg`/`strength_per` are the strength that decides the product's dose-dependent rule:
+    the B12 content when the product contains B12 (replacement strength, D3; a multivitamin with
+    6 mcg B12 is not replacement), otherwise its one relevant ingredient (folic acid 0.4 mg is
+    prophylaxis strength). `strengths` keeps every class's own ingredient strength for callers that
+    need another one (`strength_for`). `route` is the product table's route (oral, parenteral,
+    nasal, unknown); `dose_form` is the RxNorm dose form the route keywords read.
     """
 
     code: str
@@ -107,6 +135,18 @@ class ProductInfo:
     strength_mg: float | None
     strength_per: Literal["unit", "mL"]
     dose_form: str | None
+    classes: frozenset[str] = frozenset()
+    route: str = "unknown"
+    strengths: tuple[Strength, ...] = ()
+    tty: str | None = None
+    brand: str | None = None
+    status: str = "V"
+    active: bool = True
+    sources: tuple[str, ...] = ()
+
+    def strength_for(self, concept: str) -> Strength | None:
+        """The strength of this class's ingredient, or None when the product table gives none."""
+        return next((s for s in self.strengths if s.concept == concept), None)
 
 
 @dataclass(frozen=True)
@@ -166,6 +206,12 @@ class SiteAlias:
 class Knowledge:
     """Read-only lookups over the validated knowledge files (see docs/contracts.md)."""
 
+    # Set by loader.load_knowledge (knowledge/explain.py): what the rule explanation pages show.
+    families: Mapping[str, FamilyExplanation]  # family code -> plain words, threshold keys, citations
+    unit_display: UnitDisplay  # UCUM code -> unit as people write it
+    version: str  # content digest of the knowledge files in force
+    site_overrides: Mapping[str, Threshold]  # CDS_THRESHOLD_OVERRIDES key -> the default it replaced
+
     def __init__(
         self,
         *,
@@ -181,6 +227,9 @@ class Knowledge:
         qualitative_codes: dict[tuple[str, str], bool],
         qualitative_texts: dict[str, bool],
         route_keywords: dict[str, str],
+        product_table: tuple[ProductInfo, ...] = (),
+        brands: tuple[BrandName, ...] = (),
+        exclusions: tuple[NameExclusion, ...] = (),
     ) -> None:
         self._entries = tuple(entries)
         exact: dict[tuple[str, str], set[str]] = {}
@@ -205,12 +254,12 @@ class Knowledge:
         self._thresholds = thresholds
         self.citations: Mapping[str, Citation] = MappingProxyType(citations)
         self.orderables: Mapping[str, Orderable] = MappingProxyType(orderables)
-        self._synonyms = synonyms
-        self._synonym_re = _word_pattern(synonyms)
+        self._product_table = product_table
+        self._names = NameMatcher(synonyms, brands, exclusions)
         self._qual_codes = qualitative_codes
         self._qual_texts = qualitative_texts
         self._routes = route_keywords
-        self._route_re = _word_pattern(route_keywords)
+        self._route_re = word_pattern(route_keywords)
 
     # --- codes -----------------------------------------------------------------------------------
     def concepts_for(self, system: str | None, code: str | None) -> frozenset[str]:
@@ -233,19 +282,26 @@ class Knowledge:
         return self._analyte.get((system, code_key(system, code)))
 
     def product(self, system: str | None, code: str | None) -> ProductInfo | None:
-        """Strength and dose form of a verified single-ingredient product code, if known."""
+        """Strength per unit, route, dose form and classes of an active (V) product code (SCD/SBD/pack).
+
+        None for ingredient and brand concepts (no strength) and for inactive candidates; the dose
+        logic then falls back as clinical-reference 4.6 D3 says (an unknown strength is never cover).
+        """
         if not system or not code or not isinstance(code, str):
             return None
         return self._products.get((system, code_key(system, code)))
 
     def medication_classes_for_text(self, text: str | None) -> frozenset[str]:
         """Classes named in free text (whole words, case-insensitive); callers flag the match."""
-        if not text or self._synonym_re is None:
-            return frozenset()
-        found: frozenset[str] = frozenset()
-        for match in self._synonym_re.findall(text):
-            found = found | self._synonyms.get(_WS.sub(" ", match.lower()), frozenset())
-        return found
+        return self._names.match(text).classes
+
+    def medication_name_match(self, text: str | None) -> NameMatch:
+        """Classes a medication name states, split by how they were named, exclusions applied.
+
+        Ingredient and brand names are whole words in any lettering ('NexIUM'); a cyanide-antidote
+        kit or hydroxocobalamin at a gram strength removes B12 however it was named (NameMatcher).
+        """
+        return self._names.match(text)
 
     def route_for_text(self, text: str | None) -> str | None:
         """'parenteral' or 'oral' from route or dose-form text; None when absent or contradictory."""
@@ -316,10 +372,9 @@ class Knowledge:
     def inactive_entries(self) -> list[CodedEntry]:
         return [e for e in self._entries if not e.active]
 
+    def product_table(self) -> tuple[ProductInfo, ...]:
+        """Every code of the shared RxNorm table (products, IN, BN), active (V) and inactive candidates."""
+        return self._product_table
 
-def _word_pattern(terms: Mapping[str, object]) -> re.Pattern[str] | None:
-    """One case-insensitive alternation of whole-word terms, longest first, compiled once at load."""
-    if not terms:
-        return None
-    parts = [re.escape(t).replace(r"\ ", r"\s+") for t in sorted(terms, key=len, reverse=True)]
-    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
+    def brand_names(self) -> tuple[BrandName, ...]:
+        return self._names.brands

@@ -29,6 +29,7 @@ from typing import Any
 from flask import Blueprint, Response, send_from_directory
 
 from ..api.http_json import json_response, read_json_body
+from ..api.services import public_base_url
 from ..app_state import state
 from ..config import PROJECT_DIR
 from ..engine import Engine
@@ -149,7 +150,8 @@ def evaluate() -> Response:
     # Without the card gate (like the evaluate CLI): a preview neither suppresses nor records issued cards.
     preview_engine = Engine(engine.kb, engine.clock, engine.max_prefetch_entries)
     try:
-        evaluation = preview_engine.evaluate(service, parse_hook_request(request_body, service.hook))
+        evaluation = preview_engine.evaluate(service, parse_hook_request(request_body, service.hook),
+                                             base_url=public_base_url())
         status, response = 200, evaluation.response
     except ServiceError as exc:
         status, response = exc.status, exc.outcome()

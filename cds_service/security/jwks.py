@@ -2,9 +2,12 @@
 
 Why it looks like this (CDS Hooks §JWT, best practices, RFC 8725):
 - A token's `jku` header is attacker-controlled. We only ever download from the issuer's configured
-  `jwks_url` or from a `jku` that is on THAT issuer's `jku_allowlist`; any other `jku` is refused
-  before any network activity, so the service cannot be steered into fetching arbitrary URLs (SSRF)
-  or trusting keys an attacker hosts.
+  `jwks_url` or from a `jku` that is on THAT issuer's `jku_allowlist`; any other `jku` is ignored
+  (never fetched, and logged as ignored), so the service cannot be steered into fetching arbitrary
+  URLs (SSRF) or trusting keys an attacker hosts. The token is then verified with the issuer's
+  configured keys only: a `kid` among them verifies (the CDS Hooks sandbox sends a `jku` that is
+  unreachable offline while its key is registered inline); any other `kid` is refused
+  ("jku-not-allowed": the only place that might have held the key was not allowed).
 - Clients rotate keys, so an unknown `kid` triggers a re-download, but at most once per URL per
   CDS_JWKS_REFRESH_MIN_S: a flood of tokens with random kids cannot turn us into a request amplifier.
   Failed downloads count as attempts too, and keep the previously cached keys.
@@ -88,8 +91,11 @@ class KeyStore:
 
     def key_for(self, issuer: TrustedIssuer, kid: str, jku: str | None) -> VerificationKey:
         """Raise AuthenticationFailed("jku-not-allowed" | "unknown-kid") when no trusted key fits."""
-        if jku is not None and jku not in issuer.jku_allowlist:
-            raise AuthenticationFailed("jku-not-allowed")  # checked before any network activity
+        jku_ignored = jku is not None and jku not in issuer.jku_allowlist
+        if jku_ignored:
+            jku = None  # decided before any network activity: never fetched
+            log.info("client JWT jku is not on the issuer's jku_allowlist: ignored, never fetched; "
+                     "verifying with the issuer's configured keys", extra={"fields": {"error_code": "jku-ignored"}})
         key = issuer.static_keys.get(kid)
         if key is not None:
             return key
@@ -102,7 +108,7 @@ class KeyStore:
             key = self._refresh_for(url, kid)
             if key is not None:
                 return key
-        raise AuthenticationFailed("unknown-kid")
+        raise AuthenticationFailed("jku-not-allowed" if jku_ignored else "unknown-kid")
 
     def _cached(self, url: str, kid: str) -> VerificationKey | None:
         with self._lock:

@@ -1,7 +1,8 @@
 """Flask wiring: every request carries a verified client JWT when CDS_AUTH_REQUIRED is true.
 
 CDS Hooks requires the JWT on discovery, service calls and feedback alike, so everything is
-protected except the probes (/healthz, /readyz: orchestrators hold no client key) and CORS
+protected except the probes (/healthz, /readyz: orchestrators hold no client key), the rule
+explanation pages (/explain: knowledge only, opened from card links in a plain browser) and CORS
 preflights (browsers never send Authorization on OPTIONS; Flask's automatic OPTIONS answer exposes
 no data, and no route of ours may implement OPTIONS itself).
 
@@ -35,6 +36,9 @@ log = logging.getLogger("cds_service.security")
 
 EXTENSION_KEY = "cds_jwt_auth"
 UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz"})
+# The rule explanation pages (api/explain.py) hold only knowledge, no patient data, and are opened
+# from card links in a browser that has no client JWT to send.
+UNAUTHENTICATED_PREFIXES = ("/explain/",)
 _UNAUTHORIZED_BODY = json.dumps(
     {
         "resourceType": "OperationOutcome",
@@ -67,6 +71,11 @@ def auth_enabled(app: Flask) -> bool:
     """True when install_jwt_auth ran on `app` with CDS_AUTH_REQUIRED true."""
     state = app.extensions.get(EXTENSION_KEY)
     return isinstance(state, JwtAuthState) and state.enabled
+
+
+def is_unauthenticated_path(path: str) -> bool:
+    """Probes and the explanation pages: open even when client JWT verification is on."""
+    return path in UNAUTHENTICATED_PATHS or path == "/explain" or path.startswith(UNAUTHENTICATED_PREFIXES)
 
 
 def _check_base_url(public_base_url: str) -> str:
@@ -112,7 +121,7 @@ def install_jwt_auth(app: Flask, env: Mapping[str, str], db_engine: Engine, publ
 
     @app.before_request
     def require_client_jwt() -> Response | None:
-        if request.method == "OPTIONS" or request.path in UNAUTHENTICATED_PATHS:
+        if request.method == "OPTIONS" or is_unauthenticated_path(request.path):
             return None
         expected_aud = base + request.path if base else request.base_url
         try:

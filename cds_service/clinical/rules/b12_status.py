@@ -31,7 +31,6 @@ from .common import (
     active_problems,
     analyte_label,
     band,
-    fmt_result,
     iso_date,
     lab_evidence,
     since,
@@ -61,6 +60,7 @@ class B12Assessment:
     pregnant: bool = False
     thresholds: tuple[ThresholdApplied, ...] = ()
     bound_note: str | None = None  # "classified by its bound (<)"
+    same_day_disagreeing: tuple[LabResult, ...] = ()  # same analyte, same day, another band (4.6 D10)
 
     @property
     def valid(self) -> bool:
@@ -74,7 +74,12 @@ class B12Assessment:
         """Everything that went into the status, so a card shows why B12 was (not) usable."""
         items: list[EvidenceItem] = []
         if self.index is not None:
-            items.append(lab_evidence(kb, self.index, self.bound_note or f"{self.status} band"))
+            note = self.bound_note or f"{self.status} band"
+            if self.same_day_disagreeing:
+                note += "; two results on the same day disagree: the more abnormal is used"
+            items.append(lab_evidence(kb, self.index, note))
+        for other in self.same_day_disagreeing:
+            items.append(lab_evidence(kb, other, "two results on the same day disagree: not used"))
         for inv in self.invalid:
             names = ", ".join(m.label() for m in inv.replacement)
             items.append(
@@ -173,7 +178,7 @@ def classify_b12(record: PatientRecord, kb: KnowledgeView) -> B12Assessment:
         else:
             valid.append(result)
 
-    index = _pick_index(valid, pregnant)
+    index, disagreeing = _pick_index(valid, pregnant, kb)
     common = dict(
         invalid=tuple(invalid),
         uninterpretable=uninterpretable,
@@ -190,26 +195,44 @@ def classify_b12(record: PatientRecord, kb: KnowledgeView) -> B12Assessment:
         index=index,
         thresholds=band_thresholds(kb, index.analyte),
         bound_note=note,
+        same_day_disagreeing=disagreeing,
         **common,  # type: ignore[arg-type]
     )
 
 
-def _pick_index(valid: list[LabResult], pregnant: bool) -> LabResult | None:
-    """Newest valid result; active B12 wins on the same day, and throughout pregnancy."""
-    if not valid:
-        return None
-    if pregnant:
-        active = [r for r in valid if r.analyte == B12_ACTIVE]
-        if active:
-            return active[0]
-    newest_day = valid[0].effective.date() if valid[0].effective else None
-    same_day = [r for r in valid if r.effective is not None and r.effective.date() == newest_day]
-    active_same_day = [r for r in same_day if r.analyte == B12_ACTIVE]
-    return active_same_day[0] if active_same_day else valid[0]
+_SEVERITY: dict[str, int] = {"deficient": 0, "indeterminate": 1, "normal": 2}
+
+
+def _pick_index(
+    valid: list[LabResult], pregnant: bool, kb: KnowledgeView
+) -> tuple[LabResult | None, tuple[LabResult, ...]]:
+    """(index result, same-day results of the same analyte that disagree with it).
+
+    Newest day wins; on that day active B12 wins over total B12 (4.1), and throughout pregnancy
+    active B12 from this pregnancy wins. Results of one analyte on one day that fall in different
+    bands are never decided by their order in the request: the more abnormal band is used and the
+    others are shown (4.6 D10). Ties break on value and reference, so the request order never matters.
+    """
+    if pregnant and any(r.analyte == B12_ACTIVE for r in valid):
+        valid = [r for r in valid if r.analyte == B12_ACTIVE]
+    dated = [r for r in valid if r.effective is not None]
+    if not dated:
+        return None, ()
+    newest_day = max(r.effective.date() for r in dated if r.effective is not None)
+    same_day = [r for r in dated if r.effective is not None and r.effective.date() == newest_day]
+    active = [r for r in same_day if r.analyte == B12_ACTIVE]
+    candidates = active or same_day
+    bands = {id(r): classify_value(r, kb)[0] for r in candidates}
+    chosen = min(candidates, key=lambda r: (_SEVERITY[bands[id(r)]], r.value, r.source_ref))
+    disagreeing = tuple(
+        sorted((r for r in candidates if bands[id(r)] != bands[id(chosen)]), key=lambda r: r.source_ref)
+    )
+    return chosen, disagreeing
 
 
 def b12_summary_text(assessment: B12Assessment) -> str:
-    """'B12 150 pmol/L (2026-09-01)' or 'no valid B12 in 12 months' for summaries and rationale."""
+    """'total B12 260 pg/mL (2026-09-01)': the value as the lab sent it, so it matches the results
+    screen the clinician sees (the band was judged on the converted value, shown in the evidence)."""
     if assessment.index is None:
         return {
             "invalid": "B12 drawn on replacement (not interpretable)",
@@ -218,4 +241,4 @@ def b12_summary_text(assessment: B12Assessment) -> str:
         }.get(assessment.status, "no recent valid B12")
     r = assessment.index
     kind = "total B12" if r.analyte == B12_TOTAL else "active B12"
-    return f"{kind} {fmt_result(r)} ({iso_date(r.effective)})"
+    return f"{kind} {r.as_received()} ({iso_date(r.effective)})"

@@ -8,11 +8,18 @@ Triggers:
   renal modifier: "possibly renal" counts with a caveat, "uninterpretable" does not). NICE NG239
   uses MMA to confirm deficiency in the indeterminate band, and R1 is silent once MMA has resulted,
   so this family owns the confirmed-but-untreated case.
+- U-PA (4.6 D4): an active pernicious anaemia / autoimmune gastritis condition with no B12
+  replacement on record, whatever the B12 (or none): the cause is irreversible and replacement is
+  lifelong (NICE NG239 rationale, S). A deficient B12 or a raised MMA takes the U-DEF/U-MMA path.
 - U-UNINT: no valid B12 in the look-back but a B12 result that could not be interpreted (unit missing
   or unknown) and no replacement: an info card that the result could not be read (edge case 8).
   It lives here because this family owns "a B12 result the clinician may be relying on". When R2
   fires (active folate therapy, deficiency therefore not excluded) its card already says the result
   could not be interpreted, so this card is not repeated.
+
+"No replacement" is read from the record (4.6 D3): a B12 product that does not count as cover
+(strength unknown, low dose) is listed on the card with why, and no sentence says "none on record"
+while the record holds one.
 
 Treatment follows the BNF regimens: with neurological symptoms hydroxocobalamin 1 mg IM on alternate
 days (indicator critical, BSH 2014: do not delay); otherwise IM hydroxocobalamin, or oral
@@ -26,11 +33,13 @@ when R1 is silent. So the result never ends in silence unless treatment or an MM
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..concepts import B12_ACTIVE, B12_TOTAL, IF_ANTIBODY, PERNICIOUS_ANAEMIA, PREGNANCY
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
-from ..record import PatientRecord
-from .b12_status import B12Assessment, b12_summary_text, classify_b12
+from .b12_status import B12Assessment, b12_summary_text
 from .common import (
+    UNINTERPRETABLE_B12_CAVEAT,
     KnowledgeView,
     absence,
     active_problems,
@@ -43,60 +52,57 @@ from .common import (
     short,
     summary,
     unique,
-    usable_results,
+    unique_evidence,
     window_text,
 )
-from .cover import b12_cover, replacement_since
-from .folate_context import folate_context
-from .mma import MmaAssessment, mma_for_b12
-from .neuro import assess_neuro
+from .cover import cover_evidence
+from .mma import MmaAssessment, homocysteine_caveats
 from .orderables import CYANOCOBALAMIN_ORAL, HYDROXOCOBALAMIN_IM, HYDROXOCOBALAMIN_IM_NEURO
-from .risk import assess_risk
+
+if TYPE_CHECKING:
+    from ..assessment import Assessment
 
 FAMILY = "b12-untreated"
 
 
-def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
-    b12 = classify_b12(record, kb)
-    if b12_cover(record, kb).any:
+def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
+    record, b12 = a.record, a.b12
+    if a.cover.any or a.replacement_since_index:
         return []
-    if b12.index is None:
-        return _uninterpretable(record, kb, b12)
-    assert b12.index.effective is not None
-    if replacement_since(record, kb, b12.index.effective):
-        return []
-    mma = mma_for_b12(record, kb, b12.index)
+    mma = a.mma_for_index
     if b12.status == "deficient":
         trigger = "U-DEF"
     elif b12.status == "indeterminate" and mma is not None and mma.supports_deficiency:
         trigger = "U-MMA"
+    elif a.autoimmune_cause:
+        trigger = "U-PA"
+    elif b12.index is None:
+        return _uninterpretable(a, kb)
     else:
         return []
 
-    neuro = assess_neuro(record, kb)
-    risk = assess_risk(record, kb)
+    neuro, risk = a.neuro, a.risk
     pregnancy_check = b12.pregnant and b12.index_is_total and trigger == "U-DEF"
     if pregnancy_check and not neuro.any and mma is None:
         return []  # R1-P speaks: active B12 first (edge case 3)
-    if neuro.any:
+    if neuro.any and trigger != "U-PA":
         indicator = Indicator.CRITICAL
     elif pregnancy_check and mma is not None and not mma.supports_deficiency:
         indicator = Indicator.INFO
     else:
         indicator = Indicator.WARNING
 
-    evidence: list[EvidenceItem] = list(b12.evidence(kb))
+    evidence: list[EvidenceItem] = []
+    if trigger == "U-PA":
+        evidence.extend(problem_evidence(p, "irreversible cause: lifelong replacement") for p in a.autoimmune_cause)
+    evidence.extend(b12.evidence(kb))
     if mma is not None:
         evidence.append(mma.evidence(kb))
-    evidence.append(
-        absence(
-            "B12 replacement",
-            f"none active, none in the last {window_text(kb, 'window.cover-recent-days')} and none started "
-            f"since {iso_date(b12.index.effective)}",
-        )
-    )
+    evidence.extend(a.hcy_evidence(kb))
+    evidence.extend(cover_evidence(a.cover, kb, drafts_reviewed=False))
     evidence.extend(neuro.evidence())
     evidence.extend(risk.evidence())
+    evidence.extend(lab_evidence(kb, r) for r in a.antibodies.uninterpretable)
     if b12.pregnant:
         evidence.extend(problem_evidence(p, "pregnancy") for p in active_problems(record, [PREGNANCY]))
 
@@ -107,6 +113,8 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
     )
     if mma is not None:
         thresholds.extend(mma.thresholds)
+    if a.homocysteine is not None and a.homocysteine.raised and a.homocysteine.threshold is not None:
+        thresholds.append(a.homocysteine.threshold)
 
     citations = ["nice-ng239", "bsh-2014", "bnf-b12-dosing"]
     if risk.n2o_exposed:
@@ -117,83 +125,85 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
         caveats.append("Pregnancy: total B12 falls physiologically; confirm with active B12 (NICE NG239).")
     if mma is not None and trigger == "U-MMA":
         caveats.extend(mma.renal.caveats(kb))
+    caveats.extend(homocysteine_caveats(a.homocysteine, a.renal, kb))
     if b12.uninterpretable:
-        caveats.append("Another B12 result could not be interpreted (unit missing or not recognised).")
+        caveats.append(UNINTERPRETABLE_B12_CAVEAT)
 
     return [
         Finding(
             family=FAMILY,
             trigger=trigger,
             indicator=indicator,
-            summary=summary(_summary(trigger, b12, mma, neuro.any, pregnancy_check)),
-            rationale=_rationale(trigger, neuro.any, pregnancy_check, risk.n2o_exposed),
-            evidence=unique(evidence),
+            summary=summary(_summary(a, trigger, mma, pregnancy_check)),
+            rationale=_rationale(a, trigger, pregnancy_check),
+            evidence=unique_evidence(evidence),
             thresholds=unique(thresholds),
             citations=unique(citations),
-            actions=_actions(record, kb, neuro.any, pregnancy_check, risk.n2o_exposed, risk.labels()),
+            actions=_actions(a, kb, pregnancy_check),
             caveats=tuple(caveats) + record_caveats(record, evidence),
         )
     ]
 
 
-def _summary(
-    trigger: str, b12: B12Assessment, mma: MmaAssessment | None, neuro: bool, pregnancy: bool
-) -> str:
-    text = b12_summary_text(b12)
+def _summary(a: Assessment, trigger: str, mma: MmaAssessment | None, pregnancy: bool) -> str:
+    text = b12_summary_text(a.b12)
+    untreated = "no B12 replacement counted" if a.cover.uncounted else "no B12 replacement on record"
+    if trigger == "U-PA":
+        return f"Pernicious anaemia coded with {untreated}: lifelong B12 replacement is needed"
     if trigger == "U-MMA":
-        return "Borderline B12 with raised MMA and no B12 replacement on record: treat as B12 deficiency"
-    if neuro:
+        return f"Borderline B12 with raised MMA and {untreated}: treat as B12 deficiency"
+    if a.neuro.any:
         return f"Deficient {text} with neurological symptoms and no treatment: start IM hydroxocobalamin"
     if pregnancy:
         return f"Low {text} in pregnancy, untreated: check active B12 and treat if confirmed"
-    return f"Deficient {text} with no B12 replacement on record: start B12 treatment"
+    return f"Deficient {text} with {untreated}: start B12 treatment"
 
 
-def _rationale(trigger: str, neuro: bool, pregnancy: bool, n2o: bool) -> tuple[str, ...]:
-    lines = [
-        "B12 deficiency is confirmed by a raised MMA with a borderline B12."
-        if trigger == "U-MMA"
-        else "The latest valid B12 is in the deficient band (NICE NG239).",
-        "No B12 replacement is recorded since the sample.",
-    ]
-    if neuro:
-        lines.append(
-            "With neurological symptoms use the neurological regimen and do not delay treatment "
-            "(BSH 2014; BNF)."
-        )
-    if pregnancy:
-        lines.append("In pregnancy total B12 falls physiologically; active B12 is the preferred test.")
-    if n2o:
-        lines.append("After nitrous oxide exposure IM hydroxocobalamin is used (Paris 2023).")
-    return tuple(lines)
+def _rationale(a: Assessment, trigger: str, pregnancy: bool) -> tuple[str, ...]:
+    """Why (what the record shows) and what to do, in two or three sentences."""
+    first = {
+        "U-MMA": "A raised MMA with a borderline B12 confirms B12 deficiency.",
+        "U-PA": "Pernicious anaemia is an irreversible cause of B12 deficiency: replacement is needed for life "
+        "(NICE NG239), whatever the current B12 level.",
+    }.get(trigger, "The latest valid B12 is in the deficient band (NICE NG239).")
+    if a.cover.uncounted:
+        first += " The B12 products on record do not count as current replacement (see why in the table)."
+    else:
+        first += " No B12 product is on record."
+    if a.neuro.any:
+        act = "With neurological symptoms, start hydroxocobalamin on the neurological regimen now (BSH 2014; BNF)."
+    elif pregnancy:
+        act = "In pregnancy total B12 falls physiologically: confirm with active B12, then treat."
+    elif a.risk.n2o_exposed:
+        act = "After nitrous oxide exposure treat with IM hydroxocobalamin (Paris 2023)."
+    else:
+        act = "Start B12 replacement: IM hydroxocobalamin, or oral cyanocobalamin as an option (BNF; NICE NG239)."
+    return (first, act)
 
 
-def _actions(
-    record: PatientRecord, kb: KnowledgeView, neuro: bool, pregnancy: bool, n2o: bool, risks: list[str]
-) -> tuple[ProposedAction, ...]:
+def _actions(a: Assessment, kb: KnowledgeView, pregnancy: bool) -> tuple[ProposedAction, ...]:
+    record = a.record
     actions: list[ProposedAction] = []
     if pregnancy and not has_open_order(record, B12_ACTIVE):
         actions.append(ProposedAction("order-lab", B12_ACTIVE))
-    if neuro:
+    if a.neuro.any:
         actions.append(ProposedAction("order-medication", HYDROXOCOBALAMIN_IM_NEURO))
     else:
         actions.append(ProposedAction("order-medication", HYDROXOCOBALAMIN_IM))
-        if not n2o:
+        if not a.risk.n2o_exposed:
             actions.append(ProposedAction("order-medication", CYANOCOBALAMIN_ORAL))
-    known_cause = PERNICIOUS_ANAEMIA in risks
-    if (
-        not known_cause
-        and not usable_results(record, [IF_ANTIBODY])
-        and not has_open_order(record, IF_ANTIBODY)
-    ):
+    known_cause = PERNICIOUS_ANAEMIA in a.risk.labels()
+    if not known_cause and not a.antibodies.any_result and not has_open_order(record, IF_ANTIBODY):
         actions.append(ProposedAction("order-lab", IF_ANTIBODY))
     return tuple(a for a in actions if a.key in kb.orderables)
 
 
-def _uninterpretable(record: PatientRecord, kb: KnowledgeView, b12: B12Assessment) -> list[Finding]:
+def _uninterpretable(a: Assessment, kb: KnowledgeView) -> list[Finding]:
     """U-UNINT: the only recent B12 results could not be read; say so rather than stay silent."""
-    if b12.status != "uninterpretable" or folate_context(record, kb, b12).applies:
+    b12: B12Assessment = a.b12
+    if b12.status != "uninterpretable" or a.folate.applies:
         return []
+    record = a.record
     result = b12.uninterpretable[0]
     evidence = [lab_evidence(kb, r) for r in b12.uninterpretable]
     evidence.append(

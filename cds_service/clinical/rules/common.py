@@ -9,12 +9,13 @@ same across families: value as received, value as interpreted in the canonical u
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from ..concepts import PREGNANCY
+from ..concepts import LOWER_IS_ABNORMAL, PREGNANCY
 from ..findings import EvidenceItem, ThresholdApplied
-from ..record import FUTURE_SKEW, LabResult, MedicationExposure, PatientRecord, Problem
+from ..record import FUTURE_SKEW, LabResult, MedicationExposure, OrderFact, PatientRecord, Problem
 
 SUMMARY_MAX = 139  # CDS Hooks: summary is a "<140-character" sentence
 
@@ -90,10 +91,16 @@ def usable_results(
 
 
 def latest_interpretable(record: PatientRecord, analyte: str, within: datetime | None) -> LabResult | None:
-    for result in usable_results(record, [analyte], within):
-        if result.interpretable:
-            return result
-    return None
+    """The newest interpretable result; of several on that day, the most abnormal (never request order)."""
+    results = [r for r in usable_results(record, [analyte], within) if r.interpretable]
+    if not results or results[0].effective is None:
+        return results[0] if results else None
+    day = results[0].effective.date()
+    same_day = [r for r in results if r.effective is not None and r.effective.date() == day and r.value is not None]
+    if len(same_day) <= 1:
+        return results[0]
+    worst = min if analyte in LOWER_IS_ABNORMAL else max
+    return worst(same_day, key=lambda r: (r.value, r.source_ref))
 
 
 def active_problems(record: PatientRecord, classes: Iterable[str]) -> list[Problem]:
@@ -103,11 +110,6 @@ def active_problems(record: PatientRecord, classes: Iterable[str]) -> list[Probl
 def taken(med: MedicationExposure) -> bool:
     """A medication the patient is taking or took (not a draft, not cancelled or entered in error)."""
     return not med.is_draft and med.status not in NOT_TAKEN_STATUSES
-
-
-def in_order_context(record: PatientRecord) -> bool:
-    """True for order hooks: the record carries draft orders from context.draftOrders."""
-    return any(m.is_draft for m in record.medications) or any(o.is_draft for o in record.orders)
 
 
 def is_subject(record: PatientRecord, ref: str) -> bool:
@@ -160,6 +162,14 @@ def short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def sentence_case(text: str) -> str:
+    """'Serum folate' -> 'serum folate' inside a sentence; acronyms and names with capitals stay ('MMA')."""
+    word = text.split(" ", 1)[0]
+    if len(word) > 1 and word[0].isupper() and word[1:].islower():
+        return text[0].lower() + text[1:]
+    return text
+
+
 def join_words(items: Sequence[str]) -> str:
     items = list(dict.fromkeys(items))
     if len(items) <= 1:
@@ -207,7 +217,8 @@ def medication_evidence(med: MedicationExposure, note: str | None = None) -> Evi
     if med.route != "unknown":
         details.append(med.route)
     details.append("draft order" if med.is_draft else ("active" if med.is_active else med.status))
-    notes = [n for n in (note, "matched by name, not by code" if med.matched_by == "text" else None) if n]
+    by_name = {"text": "matched by name, not by code", "brand": "matched by brand name, not by code"}
+    notes = [n for n in (note, by_name.get(med.matched_by)) if n]
     return EvidenceItem(
         kind="medication",
         label=med.label(),
@@ -229,6 +240,21 @@ def problem_evidence(problem: Problem, note: str | None = None) -> EvidenceItem:
         date=iso_date(problem.first_noted),
         code=problem.code.label(),
         reference=problem.source_ref,
+        note=note,
+    )
+
+
+def order_evidence(order: OrderFact, note: str | None = None) -> EvidenceItem:
+    """A lab order or referral (open, or a draft under review) as the record holds it."""
+    shown = order.code.display or order.code.label() if order.code else order.source_ref
+    return EvidenceItem(
+        kind="order",
+        label=shown,
+        as_received=shown,
+        converted="draft order" if order.is_draft else order.status,
+        date=iso_date(order.authored),
+        code=order.code.label() if order.code else None,
+        reference=order.source_ref,
         note=note,
     )
 
@@ -265,6 +291,24 @@ def unique(items: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def evidence_key(item: EvidenceItem) -> tuple[str, str, str]:
+    """One row per piece of patient data: the same record reached by two paths is one row."""
+    return item.kind, item.reference or item.label, item.as_received
+
+
+def unique_evidence(items: Iterable[EvidenceItem]) -> tuple[EvidenceItem, ...]:
+    """Evidence rows in first-seen order, the notes of repeated records joined into one row."""
+    rows: dict[tuple[str, str, str], EvidenceItem] = {}
+    for item in items:
+        key = evidence_key(item)
+        first = rows.get(key)
+        if first is None:
+            rows[key] = item
+        elif item.note and item.note not in (first.note or ""):
+            rows[key] = replace(first, note=f"{first.note}; {item.note}" if first.note else item.note)
+    return tuple(rows.values())
+
+
 _INPUT_NAMES = {
     "patient": "patient demographics",
     "labs": "laboratory results",
@@ -274,6 +318,9 @@ _INPUT_NAMES = {
     "procedures": "procedures",
     "serviceRequests": "open lab orders and referrals",
 }
+
+
+UNINTERPRETABLE_B12_CAVEAT = "A B12 result could not be interpreted (unit missing or not recognised): see evidence."
 
 
 def record_caveats(record: PatientRecord, evidence: Iterable[EvidenceItem]) -> tuple[str, ...]:
@@ -289,6 +336,9 @@ def record_caveats(record: PatientRecord, evidence: Iterable[EvidenceItem]) -> t
     if record.unreadable_resources:
         items = join_words([u.describe() for u in record.unreadable_resources])
         caveats.append(f"Could not be read (invalid data, left out): {items}; the conclusion may be incomplete.")
-    if any(e.kind == "medication" and e.note and "matched by name" in e.note for e in evidence):
+    notes = [e.note for e in evidence if e.kind == "medication" and e.note]
+    if any("matched by name" in n for n in notes):
         caveats.append("Some medications were recognised by name, not by code: check the evidence table.")
+    if any("matched by brand name" in n for n in notes):
+        caveats.append("Some medications were recognised by brand name, not by code: check the evidence table.")
     return tuple(caveats)

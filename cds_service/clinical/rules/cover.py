@@ -3,10 +3,14 @@
 Clinical-reference 4.1: B12 replacement means hydroxocobalamin, cyanocobalamin or methylcobalamin
 given IM/SC at any dose, or orally at >= 1 mg/day (NICE NG239: oral replacement for malabsorption is
 at least 1 mg/day). The value set decides which products are B12 replacement (cyanide-antidote kits
-and low-dose multivitamins are kept out there); here only the dose is judged. A product whose dose
-is unknown counts as replacement strength: only a dose known to be below the minimum makes it
-"not replacement", so an unknown dose can never make a B12 result look more reassuring than it is
-(it invalidates the result) and never claims missing cover the record cannot show.
+and low-dose multivitamins are kept out there); here only the dose is judged, per 4.6 D3:
+- a daily dose known from the dosage counts at >= dose.oral-b12-replacement-min-mg;
+- with no frequency recorded, an oral/sublingual product whose strength per unit (from
+  Medication.ingredient.strength, the product name or the product table) reaches that minimum counts
+  (a 1 mg tablet is a replacement product), and the card says "frequency not recorded";
+- a B12 product whose strength cannot be found is NOT cover: counting it would discard a deficient
+  result as "drawn on replacement" and silence every card. It is never invisible either: every card
+  that talks about replacement lists it ("strength unknown: confirm it is a replacement dose").
 
 Folate therapy is folic acid or levomefolate *without* B12 in the same product (a combination
 product is its own cover), excluding leucovorin (methotrexate rescue) and levomefolate in hormonal
@@ -19,8 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..concepts import B12_REPLACEMENT, FOLATE_THERAPY_CLASSES, HORMONAL_CONTRACEPTIVE, LEUCOVORIN
+from ..findings import EvidenceItem
 from ..record import MedicationExposure, PatientRecord
-from .common import KnowledgeView, days, taken
+from ..units import format_mg
+from .common import NOT_TAKEN_STATUSES, KnowledgeView, absence, days, medication_evidence, taken, window_text
 
 
 def exposure_interval(med: MedicationExposure, as_of: datetime) -> tuple[datetime, datetime] | None:
@@ -45,21 +51,48 @@ def overlaps(interval: tuple[datetime, datetime] | None, start: datetime, end: d
     return interval is not None and interval[0] <= end and interval[1] >= start
 
 
-def is_replacement_strength(med: MedicationExposure, kb: KnowledgeView) -> bool:
-    """Parenteral at any dose, or a daily dose known to reach dose.oral-b12-replacement-min-mg.
+@dataclass(frozen=True)
+class ProductReading:
+    """One B12 product on record and how its dose was read (clinical-reference 4.6 D3)."""
 
-    A B12 product whose dose cannot be computed (a multivitamin by name, "1 tablet" with no strength)
-    is NOT counted as replacement: counting it would both discard a deficient result as "drawn on
-    replacement" and call the patient covered, silencing every card (clinical-reference 4.1 defines
-    replacement as parenteral any dose, or oral >= 1 mg/day). Such products still appear as evidence.
-    """
-    if B12_REPLACEMENT not in med.classes:
-        return False
+    med: MedicationExposure
+    counts: bool  # replacement strength: cover, and invalidates a B12 drawn on it
+    reading: str  # generated from the record: "1 mg per unit, frequency not recorded", "strength unknown"
+
+
+def read_b12_product(med: MedicationExposure, kb: KnowledgeView) -> ProductReading:
+    """Whether a B12 product is replacement strength, and the words that say how that was decided."""
+    minimum = kb.value("dose.oral-b12-replacement-min-mg")
+    antidote = kb.value("dose.b12-cyanide-antidote-min-mg")
+    per_unit = med.unit_strength_mg if med.strength_per == "unit" else None
+    per_ml = med.unit_strength_mg if med.strength_per == "mL" else None
+    antidote_per_ml = kb.value("dose.b12-cyanide-antidote-min-mg-per-ml")
+    if any(v is not None and v >= antidote for v in (med.daily_dose_mg, per_unit)) or (
+        per_ml is not None and per_ml >= antidote_per_ml
+    ):
+        return ProductReading(med, False, "cyanide-antidote strength, not replacement")
     if med.route == "parenteral":
-        return True
-    if med.daily_dose_mg is None:
-        return False
-    return med.daily_dose_mg >= kb.value("dose.oral-b12-replacement-min-mg")
+        trace = kb.value("dose.parenteral-b12-trace-max-mg")
+        if med.strength_per == "mL" and med.unit_strength_mg is not None and med.unit_strength_mg < trace:
+            return ProductReading(med, False, f"{format_mg(med.unit_strength_mg)} per mL: a trace amount "
+                                              "(multivitamin), not replacement")
+        return ProductReading(med, True, "parenteral (counts at any dose)")
+    if med.daily_dose_mg is not None:
+        amount = format_mg(med.daily_dose_mg)
+        if med.daily_dose_mg >= minimum:
+            return ProductReading(med, True, f"{amount}/day")
+        return ProductReading(med, False, f"{amount}/day: below the replacement dose of {format_mg(minimum)}/day")
+    if med.unit_strength_mg is not None and med.strength_per == "unit":
+        per_unit = f"{format_mg(med.unit_strength_mg)} per unit ({med.strength_source}), frequency not recorded"
+        if med.unit_strength_mg >= minimum and med.route == "oral":
+            return ProductReading(med, True, per_unit)
+        return ProductReading(med, False, per_unit + ": not a replacement dose")
+    return ProductReading(med, False, "strength unknown: confirm it is a replacement dose")
+
+
+def is_replacement_strength(med: MedicationExposure, kb: KnowledgeView) -> bool:
+    """Parenteral at any dose, or oral at a known >= 1 mg/day or >= 1 mg per unit (see module docstring)."""
+    return B12_REPLACEMENT in med.classes and read_b12_product(med, kb).counts
 
 
 def replacement_taken_between(
@@ -94,10 +127,11 @@ def replacement_since(record: PatientRecord, kb: KnowledgeView, sample: datetime
 
 @dataclass(frozen=True)
 class Cover:
-    """B12 replacement that covers the patient now: taken recently or ordered in this session."""
+    """B12 replacement that covers the patient now, and every B12 product on record (D3)."""
 
     current: tuple[MedicationExposure, ...]  # active or within window.cover-recent-days
     drafts: tuple[MedicationExposure, ...]  # B12 replacement in the draft orders (order hooks)
+    products: tuple[ProductReading, ...] = ()  # every B12 product on record, counted or not
 
     @property
     def any(self) -> bool:
@@ -110,6 +144,12 @@ class Cover:
     @property
     def all(self) -> tuple[MedicationExposure, ...]:
         return self.current + self.drafts
+
+    @property
+    def uncounted(self) -> tuple[ProductReading, ...]:
+        """B12 products that are not cover (unknown or low strength, or not recent): never invisible."""
+        counted = set(self.all)
+        return tuple(p for p in self.products if p.med not in counted)
 
 
 def b12_cover(record: PatientRecord, kb: KnowledgeView, *, include_drafts: bool = True) -> Cover:
@@ -126,7 +166,34 @@ def b12_cover(record: PatientRecord, kb: KnowledgeView, *, include_drafts: bool 
         drafts = [
             m for m in record.medications_in([B12_REPLACEMENT], drafts=True) if is_replacement_strength(m, kb)
         ]
-    return Cover(tuple(current), tuple(drafts))
+    products = tuple(
+        read_b12_product(m, kb)
+        for m in record.medications_in([B12_REPLACEMENT])
+        if m.is_draft or m.status not in NOT_TAKEN_STATUSES
+    )
+    return Cover(tuple(current), tuple(drafts), products)
+
+
+def cover_evidence(cover: Cover, kb: KnowledgeView, *, drafts_reviewed: bool) -> tuple[EvidenceItem, ...]:
+    """What the record says about B12 replacement, read from it (4.6 D3: never a fixed phrase).
+
+    Replacement that counts is listed with how its dose was read; a B12 product that does not count
+    (strength unknown, low dose, not recent) is listed with why; only when the record holds no B12
+    product at all is an absence stated, naming where it was looked for.
+    """
+    items = [
+        medication_evidence(p.med, f"B12 replacement: {p.reading}") for p in cover.products if p.med in cover.all
+    ]
+    window = window_text(kb, "window.cover-recent-days")
+    items += [
+        medication_evidence(p.med, f"not counted as cover: not taken in the last {window}" if p.counts
+                            else f"not counted as cover: {p.reading}")
+        for p in cover.uncounted
+    ]
+    if not items:
+        where = "the medication orders and statements received" + (" or the draft orders" if drafts_reviewed else "")
+        items.append(absence("B12 replacement", f"no B12 product in {where}"))
+    return tuple(items)
 
 
 def folate_classes(kb: KnowledgeView) -> frozenset[str]:

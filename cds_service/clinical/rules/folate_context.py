@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from ..findings import EvidenceItem, ThresholdApplied
 from ..record import MedicationExposure, PatientRecord
 from .b12_status import B12Assessment, classify_b12
-from .common import KnowledgeView, absence, applied, in_order_context, subject_drafts, taken, window_text
-from .cover import Cover, b12_cover, folate_classes, folate_exclusion_reason, replacement_invalidating
+from .common import KnowledgeView, applied, subject_drafts, taken, window_text
+from .cover import Cover, b12_cover, cover_evidence, folate_classes, folate_exclusion_reason, replacement_invalidating
 from .mma import MmaAssessment, mma_for_b12
 from .risk import nitrous_oxide_exposure
 
@@ -45,12 +45,8 @@ class FolateContext:
             items.append(self.mma.evidence(kb))
         return tuple(items) + self.n2o
 
-    def cover_evidence(self, kb: KnowledgeView) -> EvidenceItem:
-        return absence(
-            "B12 replacement",
-            f"none active or in the last {window_text(kb, 'window.cover-recent-days')}"
-            + (", and none in the draft orders" if self.on_drafts else ""),
-        )
+    def cover_evidence(self, kb: KnowledgeView) -> tuple[EvidenceItem, ...]:
+        return cover_evidence(self.cover, kb, drafts_reviewed=self.on_drafts)
 
     def thresholds(self, kb: KnowledgeView) -> tuple[ThresholdApplied, ...]:
         items = list(self.b12.thresholds)
@@ -64,10 +60,14 @@ class FolateContext:
 
 
 def folate_subjects(
-    record: PatientRecord, kb: KnowledgeView
+    record: PatientRecord, kb: KnowledgeView, *, order_hook: bool
 ) -> tuple[list[MedicationExposure], list[tuple[MedicationExposure, str]], bool]:
-    """(folate therapy subjects, folate-containing products set aside with the reason, on drafts)."""
-    on_drafts = in_order_context(record)
+    """(folate therapy subjects, folate-containing products set aside with the reason, on drafts).
+
+    In an order hook the subjects are the draft orders under review (4.6 D2); on patient-view the
+    folate therapy the patient takes now.
+    """
+    on_drafts = order_hook
     classes = folate_classes(kb)
     if on_drafts:
         candidates = subject_drafts(record, classes)
@@ -115,9 +115,9 @@ def deficiency_excluded(
 
 
 def folate_context(
-    record: PatientRecord, kb: KnowledgeView, b12: B12Assessment | None = None
+    record: PatientRecord, kb: KnowledgeView, b12: B12Assessment | None = None, *, order_hook: bool = False
 ) -> FolateContext:
-    subjects, set_aside, on_drafts = folate_subjects(record, kb)
+    subjects, set_aside, on_drafts = folate_subjects(record, kb, order_hook=order_hook)
     b12 = b12 if b12 is not None else classify_b12(record, kb)
     excluded, reason, mma, n2o = deficiency_excluded(record, kb, b12)
     return FolateContext(

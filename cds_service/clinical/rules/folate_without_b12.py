@@ -10,7 +10,8 @@ CKS; Lindenbaum 1988: neurological deficiency without anaemia). Clinical-referen
 - Cover: B12 replacement active or within window.cover-recent-days, or a B12 product in the draft
   orders.
 - Exclusions: folic acid <= dose.folate-prophylaxis-max-mg/day in pregnancy without neuro symptoms
-  (public-health prophylaxis; a design choice, configurable through the threshold); levomefolate in a
+  (public-health prophylaxis; a design choice, configurable through the threshold), judged on the
+  strength per unit when the frequency is not recorded (4.6 D3); levomefolate in a
   hormonal contraceptive; leucovorin rescue. "Planning pregnancy" has no concept yet and is not used.
 - Indicator: critical with neuro symptoms or a deficient B12 (R3 Trigger D fires alongside); info
   when methotrexate is co-prescribed (folate for methotrexate toxicity) and no neuro symptoms;
@@ -19,11 +20,14 @@ CKS; Lindenbaum 1988: neurological deficiency without anaemia). Clinical-referen
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..concepts import B12_ACTIVE, B12_TOTAL, FOLIC_ACID, METHOTREXATE, MMA, PREGNANCY
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
 from ..record import MedicationExposure, PatientRecord
 from .b12_status import b12_summary_text
 from .common import (
+    UNINTERPRETABLE_B12_CAVEAT,
     KnowledgeView,
     active_problems,
     applied,
@@ -33,33 +37,43 @@ from .common import (
     record_caveats,
     summary,
     unique,
+    unique_evidence,
 )
-from .folate_context import FolateContext, folate_context
-from .neuro import NeuroPicture, assess_neuro
+from .folate_context import FolateContext
+from .neuro import NeuroPicture
 from .orderables import (
-    ADVICE_DRAW_BEFORE_TREATMENT,
     CYANOCOBALAMIN_ORAL,
     HYDROXOCOBALAMIN_IM,
     HYDROXOCOBALAMIN_IM_NEURO,
 )
 
+if TYPE_CHECKING:
+    from ..assessment import Assessment
+
 FAMILY = "folate-without-b12"
 
 
 def _prophylactic(med: MedicationExposure, kb: KnowledgeView) -> bool:
-    """Folic acid at a known dose within the pregnancy prophylaxis range."""
+    """Folic acid within the pregnancy prophylaxis range: a known daily dose, or with no frequency
+    recorded a strength per unit (tablet) within it (4.6 D3: "folic acid 0.4 MG Oral Tablet")."""
+    limit = kb.value("dose.folate-prophylaxis-max-mg")
+    if FOLIC_ACID not in med.classes:
+        return False
+    if med.daily_dose_mg is not None:
+        return med.daily_dose_mg <= limit
     return (
-        FOLIC_ACID in med.classes
-        and med.daily_dose_mg is not None
-        and med.daily_dose_mg <= kb.value("dose.folate-prophylaxis-max-mg")
+        not med.frequency_known
+        and med.strength_per == "unit"
+        and med.unit_strength_mg is not None
+        and med.unit_strength_mg <= limit
     )
 
 
-def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
-    ctx = folate_context(record, kb)
+def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
+    record, ctx = a.record, a.folate
     if not ctx.applies:
         return []
-    neuro = assess_neuro(record, kb)
+    neuro = a.neuro
     pregnancies = active_problems(record, [PREGNANCY])
     prophylactic: list[MedicationExposure] = []
     subjects = list(ctx.subjects)
@@ -86,7 +100,7 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
         medication_evidence(m, "draft order being placed" if m.is_draft else "active folate therapy")
         for m in subjects
     ]
-    evidence.append(ctx.cover_evidence(kb))
+    evidence.extend(ctx.cover_evidence(kb))
     evidence.extend(ctx.b12_evidence(kb))
     evidence.extend(neuro.evidence())
     evidence.extend(medication_evidence(m, "methotrexate co-prescribed") for m in methotrexate)
@@ -112,10 +126,10 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
             indicator=indicator,
             summary=summary(_summary(ctx, neuro, deficient)),
             rationale=_rationale(ctx, neuro, bool(methotrexate)),
-            evidence=unique(evidence),
+            evidence=unique_evidence(evidence),
             thresholds=unique(thresholds),
             citations=unique(citations),
-            actions=_actions(record, kb, ctx, neuro, bool(pregnancies)),
+            actions=_actions(record, kb, ctx, neuro, bool(pregnancies), bool(a.subjects.nitrous_oxide)),
             caveats=_caveats(record, kb, ctx, evidence),
             subject_refs=tuple(m.source_ref for m in subjects) if ctx.on_drafts else (),
         )
@@ -132,24 +146,32 @@ def _summary(ctx: FolateContext, neuro: NeuroPicture, deficient: bool) -> str:
 
 
 def _rationale(ctx: FolateContext, neuro: NeuroPicture, methotrexate: bool) -> tuple[str, ...]:
-    last = b12_summary_text(ctx.b12) if ctx.b12.index is not None else "none valid in the look-back"
+    """Why (folate masks the anaemia; deficiency not excluded, read from the record) and what to do."""
+    last = f" (last B12: {b12_summary_text(ctx.b12)})" if ctx.b12.index is not None else ""
     lines = [
-        "Folic acid can correct anaemia while B12 nerve damage progresses.",
-        f"B12 deficiency has not been excluded: {ctx.reason} (last B12: {last}).",
-        "Give B12 before or together with folic acid (BSH 2014; BNF).",
+        f"Folic acid can correct the anaemia while B12 nerve damage progresses, and B12 deficiency is not "
+        f"excluded: {ctx.reason}{last}.",
     ]
+    act = "Give B12 before or together with folic acid (BSH 2014; BNF)"
     if neuro.any:
-        lines.append("Neurological symptoms are present: treat as possible B12 neuropathy without delay.")
+        act += "; with neurological symptoms, without delay"
+    if ctx.b12.index is None:
+        act += "; draw B12 before the first dose, but do not wait for the result"
+    lines.append(act + ".")
     if methotrexate:
         lines.append("Methotrexate is co-prescribed, so the folate is probably for methotrexate toxicity.")
-    if ctx.b12.index is None:
-        lines.append("Draw B12 (and folate) before the first B12 dose, but do not wait for the result.")
+    if ctx.on_drafts and ctx.b12.status == "deficient":
+        # Never a delete suggestion (a client may apply it half way): the clinician decides on the draft.
+        lines.append("B12 is deficient: if the folic acid was meant for this anaemia, cancel the draft and "
+                     "treat with B12 instead.")
     return tuple(lines)
 
 
 def _actions(
-    record: PatientRecord, kb: KnowledgeView, ctx: FolateContext, neuro: NeuroPicture, pregnant: bool
+    record: PatientRecord, kb: KnowledgeView, ctx: FolateContext, neuro: NeuroPicture, pregnant: bool,
+    n2o_ordered: bool,
 ) -> tuple[ProposedAction, ...]:
+    """B12 tests and treatment; IM only after nitrous oxide, past or being ordered now (Paris 2023)."""
     actions: list[ProposedAction] = []
     if ctx.b12.index is None:
         test = B12_ACTIVE if pregnant else B12_TOTAL
@@ -161,17 +183,8 @@ def _actions(
         actions.append(ProposedAction("order-medication", HYDROXOCOBALAMIN_IM_NEURO))
     else:
         actions.append(ProposedAction("order-medication", HYDROXOCOBALAMIN_IM))
-        if not ctx.n2o:
+        if not ctx.n2o and not n2o_ordered:
             actions.append(ProposedAction("order-medication", CYANOCOBALAMIN_ORAL))
-    if ctx.on_drafts and ctx.b12.status == "deficient":
-        # B12 is known to be deficient: offer (never recommend) swapping each draft folate order for B12
-        # itself. The draft is deleted only if the clinician accepts this suggestion (resourceId of the
-        # draft, as the spec allows for order-select/order-sign).
-        replacement = HYDROXOCOBALAMIN_IM_NEURO if neuro.any else HYDROXOCOBALAMIN_IM
-        actions.extend(ProposedAction("replace-draft", replacement, target_ref=m.source_ref)
-                       for m in ctx.subjects)
-    if any(a.kind == "order-lab" for a in actions):
-        actions.append(ProposedAction("advice", ADVICE_DRAW_BEFORE_TREATMENT))
     return tuple(a for a in actions if a.kind == "advice" or a.key in kb.orderables)
 
 
@@ -180,9 +193,7 @@ def _caveats(
 ) -> tuple[str, ...]:
     caveats: list[str] = []
     if ctx.b12.uninterpretable:
-        caveats.append(
-            "A B12 result could not be interpreted (unit missing or not recognised): see evidence."
-        )
+        caveats.append(UNINTERPRETABLE_B12_CAVEAT)
     if ctx.mma is not None and ctx.mma.raised:
         caveats.extend(ctx.mma.renal.caveats(kb))
     return tuple(caveats) + record_caveats(record, evidence)

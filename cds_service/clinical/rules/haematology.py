@@ -31,6 +31,7 @@ from .mma import below, exceeds
 class Haematology:
     evidence: tuple[EvidenceItem, ...]  # only the abnormal findings
     thresholds: tuple[ThresholdApplied, ...]
+    macrocytosis: bool = False  # MCV above the cut-off, or macrocytosis / macrocytic anaemia coded
 
     @property
     def abnormal(self) -> bool:
@@ -50,13 +51,15 @@ def assess_haematology(record: PatientRecord, kb: KnowledgeView) -> Haematology:
     evidence: list[EvidenceItem] = []
     thresholds: list[ThresholdApplied] = []
     mcv = latest_interpretable(record, MCV, start)
-    if mcv is not None and exceeds(mcv, kb.value("mcv.macrocytosis-above")):
+    high_mcv = mcv is not None and exceeds(mcv, kb.value("mcv.macrocytosis-above"))
+    if mcv is not None and high_mcv:
         evidence.append(lab_evidence(kb, mcv, "macrocytosis"))
         thresholds.append(applied(kb, "mcv.macrocytosis-above", "Macrocytosis: MCV above", ">"))
-    evidence.extend(problem_evidence(p, "macrocytosis") for p in active_problems(record, [MACROCYTOSIS]))
+    coded = active_problems(record, [MACROCYTOSIS])
+    evidence.extend(problem_evidence(p, "macrocytosis") for p in coded)
     hb = latest_interpretable(record, HAEMOGLOBIN, start)
     key = anaemia_key(record)
     if hb is not None and below(hb, kb.value(key)):
         evidence.append(lab_evidence(kb, hb, "anaemia"))
         thresholds.append(applied(kb, key, "Anaemia: haemoglobin below", "<"))
-    return Haematology(tuple(evidence), tuple(thresholds))
+    return Haematology(tuple(evidence), tuple(thresholds), macrocytosis=high_mcv or bool(coded))

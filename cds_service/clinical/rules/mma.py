@@ -31,7 +31,6 @@ from .common import (
     latest_interpretable,
     problem_evidence,
     since,
-    usable_results,
     window_text,
 )
 
@@ -170,11 +169,6 @@ def assess_mma(result: LabResult, record: PatientRecord, kb: KnowledgeView) -> M
     )
 
 
-def mma_results_since(record: PatientRecord, start: datetime) -> list[LabResult]:
-    """Every MMA result with a usable status, interpretable or not, from `start`."""
-    return usable_results(record, [MMA], start)
-
-
 def latest_mma(
     record: PatientRecord, kb: KnowledgeView, start: datetime | None = None
 ) -> MmaAssessment | None:
@@ -205,6 +199,18 @@ def latest_homocysteine(record: PatientRecord, kb: KnowledgeView) -> Homocystein
         exceeds(result, kb.value("homocysteine.uln")),
         applied(kb, "homocysteine.uln", "Homocysteine upper limit", ">"),
     )
+
+
+def homocysteine_caveats(
+    hcy: HomocysteineAssessment | None, renal: RenalContext, kb: KnowledgeView
+) -> tuple[str, ...]:
+    """The confounders of a raised homocysteine (clinical-reference 1.4, 4.6 D6), read with the record."""
+    if hcy is None or not hcy.raised:
+        return ()
+    text = "Homocysteine also rises with folate or B6 deficiency and reduced kidney function"
+    if renal.egfr is not None and renal.level in ("caution", "severe"):
+        text += f" (eGFR here {fmt_number(renal.egfr.value or 0)})"
+    return (text + ": read it with the folate and eGFR results.",)
 
 
 def mma_for_b12(record: PatientRecord, kb: KnowledgeView, index: LabResult | None) -> MmaAssessment | None:

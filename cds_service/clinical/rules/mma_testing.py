@@ -13,14 +13,23 @@ within 12 months, any or no B12; P (edge case 3) total B12 deficient or indeterm
 (no active B12 from this pregnancy): info, active B12 first because total B12 falls physiologically,
 then MMA if still borderline. `b12-untreated` stays silent on that case unless there are neuro
 symptoms or an MMA, so one result never yields two competing cards.
+
+Order hooks (4.6 D2, D9): the family speaks only when a total or active B12 test is among the orders
+under review and the latest valid B12 is borderline with a neurological symptom: MMA confirms tissue
+deficiency better than a repeat B12 (NICE NG239: MMA is the second-line test; BSH 2014). It never
+speaks on unrelated orders. The risk-factor-only path of trigger A is named on the card as a local
+extension of NICE, not as NICE's recommendation (4.6 D7).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from ..concepts import (
     ATROPHIC_GASTRITIS,
     AUTOIMMUNE_ENDOCRINE,
     B12_ACTIVE,
+    B12_TOTAL,
     EGFR,
     HOMOCYSTEINE,
     IF_ANTIBODY,
@@ -30,9 +39,9 @@ from ..concepts import (
     PREGNANCY,
 )
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
-from ..record import PatientRecord
-from .b12_status import B12Assessment, b12_summary_text, classify_b12
+from .b12_status import b12_summary_text
 from .common import (
+    UNINTERPRETABLE_B12_CAVEAT,
     KnowledgeView,
     absence,
     active_problems,
@@ -42,59 +51,65 @@ from .common import (
     iso_date,
     join_words,
     lab_evidence,
+    order_evidence,
     problem_evidence,
     record_caveats,
     since,
     summary,
     unique,
+    unique_evidence,
     usable_results,
     window_text,
 )
-from .cover import b12_cover, replacement_since
-from .haematology import assess_haematology
-from .mma import mma_for_b12, renal_context
-from .neuro import assess_neuro, neuro_thresholds
+from .cover import cover_evidence
+from .mma import homocysteine_caveats
+from .neuro import neuro_thresholds
 from .orderables import CREATININE
-from .risk import assess_risk
+
+if TYPE_CHECKING:
+    from ..assessment import Assessment
 
 FAMILY = "mma-testing"
 
 
-def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
-    b12 = classify_b12(record, kb)
+def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
+    record, b12 = a.record, a.b12
+    if a.order_hook and not a.subjects.b12_tests:
+        return []  # 4.6 D2/D9: at order time only about a B12 test under review
     pregnant_total = b12.pregnant and b12.index_is_total
     if b12.status == "deficient" and not pregnant_total:
         return []  # diagnosis made: MMA adds nothing, `b12-untreated` speaks instead
-    if b12_cover(record, kb).any:
+    if a.cover.any or a.replacement_since_index:
         return []  # MMA falls on treatment (edge case 1)
-    if b12.index is not None and b12.index.effective and replacement_since(record, kb, b12.index.effective):
-        return []
-    if has_open_order(record, MMA) or mma_for_b12(record, kb, b12.index) is not None:
+    if has_open_order(record, MMA) or a.mma_for_index is not None:
         return []  # already ordered, or already resulted after (or shortly before) the index B12
 
-    neuro = assess_neuro(record, kb)
-    risk = assess_risk(record, kb)
-    haem = assess_haematology(record, kb)
-    if_positive = [r for r in usable_results(record, [IF_ANTIBODY]) if r.positive]
-
+    neuro, risk, haem = a.neuro, a.risk, a.haematology
+    if_positive = list(a.antibodies.positive)
     triggers: list[str] = []
-    if risk.n2o_exposed:
-        triggers.append("R1-C")
-    if pregnant_total and b12.status in ("deficient", "indeterminate"):
-        triggers.append("R1-P")
-    elif b12.status == "indeterminate" and (neuro.any or haem.abnormal or risk.any):
-        triggers.append("R1-A")
-    recent = neuro.recent_symptoms()
-    if b12.status == "normal" and recent and (risk.n2o_exposed or if_positive or risk.count_without_age >= 2):
-        triggers.append("R1-B")
+    if a.order_hook:
+        if b12.status == "indeterminate" and neuro.any:
+            triggers.append("R1-A")  # D9: the right test at order time
+    else:
+        if risk.n2o_exposed:
+            triggers.append("R1-C")
+        if pregnant_total and b12.status in ("deficient", "indeterminate"):
+            triggers.append("R1-P")
+        elif b12.status == "indeterminate" and (neuro.any or haem.abnormal or risk.any):
+            triggers.append("R1-A")
+        recent = neuro.recent_symptoms()
+        if b12.status == "normal" and recent and (risk.n2o_exposed or if_positive or risk.count_without_age >= 2):
+            triggers.append("R1-B")
     if not triggers:
         return []
 
-    renal = renal_context(record, kb)
+    renal = a.renal
     warning = "R1-C" in triggers or (neuro.any and not b12.pregnant)
     indicator = Indicator.WARNING if warning else Indicator.INFO
+    risk_only = triggers == ["R1-A"] and not neuro.any and not haem.abnormal
 
-    evidence: list[EvidenceItem] = list(b12.evidence(kb))
+    evidence: list[EvidenceItem] = [order_evidence(o, "test being ordered") for o in a.subjects.b12_tests]
+    evidence.extend(b12.evidence(kb))
     start = b12.index.effective if b12.index is not None else None
     evidence.append(
         absence(
@@ -104,11 +119,14 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
             else f"no MMA result in the last {window_text(kb, 'window.b12-lookback-days')}",
         )
     )
-    evidence.append(absence("B12 replacement", "none on record since the B12 sample"))
-    evidence.extend(neuro.evidence(recent if "R1-B" in triggers and "R1-A" not in triggers else None))
+    evidence.extend(cover_evidence(a.cover, kb, drafts_reviewed=a.order_hook))
+    only_recent = "R1-B" in triggers and "R1-A" not in triggers
+    evidence.extend(neuro.evidence(neuro.recent_symptoms() if only_recent else None))
     evidence.extend(haem.evidence)
     evidence.extend(risk.evidence())
     evidence.extend(lab_evidence(kb, r, "positive: can falsely normalise B12") for r in if_positive[:1])
+    evidence.extend(lab_evidence(kb, r) for r in a.antibodies.uninterpretable)
+    evidence.extend(a.hcy_evidence(kb))
     evidence.extend(renal.evidence(kb))
     if b12.pregnant:
         evidence.extend(problem_evidence(p, "pregnancy") for p in active_problems(record, [PREGNANCY]))
@@ -123,34 +141,52 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
     thresholds.extend(risk.thresholds)
     thresholds.extend(renal.thresholds(kb))
     thresholds.append(applied(kb, "window.egfr-recent-days", "eGFR counts if measured within", "<="))
+    if a.homocysteine is not None and a.homocysteine.raised and a.homocysteine.threshold is not None:
+        thresholds.append(a.homocysteine.threshold)
 
     citations = ["nice-ng239", "bsh-2014"]
     if "R1-B" in triggers:
         citations.append("lindenbaum-1988")
-    if risk.n2o_exposed:
+    if risk.n2o_exposed and not a.order_hook:
         citations.append("paris-2023")
     if any(f.label == METFORMIN for f in risk.factors):
         citations.append("mhra-metformin-2022")
     if renal.level in ("caution", "severe"):
         citations.extend(["mayo-mma", "design-convention"])
+    if risk_only:
+        citations.append("design-convention")
+
+    caveats = list(renal.caveats(kb))
+    caveats.extend(homocysteine_caveats(a.homocysteine, renal, kb))
+    if b12.pregnant and b12.index_is_total:
+        caveats.append("Pregnancy: total B12 falls physiologically; active B12 is the preferred test (NICE NG239).")
+    if b12.uninterpretable:
+        caveats.append(UNINTERPRETABLE_B12_CAVEAT)
+    if risk.n2o_exposed and not a.order_hook:
+        caveats.append("Nitrous oxide given as procedural analgesia cannot be told apart from misuse in coded data.")
 
     return [
         Finding(
             family=FAMILY,
             trigger="+".join(triggers),
             indicator=indicator,
-            summary=summary(_summary(triggers, b12_summary_text(b12), b12.status, neuro.any, haem.abnormal)),
-            rationale=_rationale(triggers, b12.status, if_positive != [], risk.count_without_age),
-            evidence=unique(evidence),
+            summary=summary(_summary(a, triggers, b12_summary_text(b12))),
+            rationale=_rationale(a, triggers, risk_only),
+            evidence=unique_evidence(evidence),
             thresholds=unique(thresholds),
             citations=unique(citations),
-            actions=_actions(record, kb, triggers, b12.status, pregnant_total, renal.level, risk.labels()),
-            caveats=_caveats(record, b12, renal.caveats(kb), evidence, risk.n2o_exposed),
+            actions=_actions(a, kb, triggers, pregnant_total),
+            caveats=tuple(caveats) + record_caveats(record, evidence),
+            subject_refs=tuple(o.source_ref for o in a.subjects.b12_tests) if a.order_hook else (),
         )
     ]
 
 
-def _summary(triggers: list[str], b12_text: str, status: str, neuro: bool, haem: bool) -> str:
+def _summary(a: Assessment, triggers: list[str], b12_text: str) -> str:
+    status = a.b12.status
+    if a.order_hook:
+        when = iso_date(a.b12.index.effective) if a.b12.index is not None else "recently"
+        return f"B12 was borderline on {when}: MMA confirms tissue deficiency better than a repeat B12"
     if "R1-C" in triggers:
         return "Nitrous oxide exposure: B12 level may look normal; check MMA and homocysteine"
     if "R1-P" in triggers:
@@ -158,32 +194,40 @@ def _summary(triggers: list[str], b12_text: str, status: str, neuro: bool, haem:
         return f"{low} {b12_text} in pregnancy: check active B12 first (total B12 falls in pregnancy)"
     if "R1-A" in triggers:
         why = (
-            "neurological symptoms" if neuro else ("macrocytosis or anaemia" if haem else "B12 risk factors")
+            "neurological symptoms"
+            if a.neuro.any
+            else ("macrocytosis or anaemia" if a.haematology.abnormal else "B12 risk factors")
         )
         return f"Borderline {b12_text} with {why}: check MMA to confirm deficiency"
     return "Normal B12 but new neurological symptoms and high pre-test risk: check MMA"
 
 
-def _rationale(triggers: list[str], status: str, if_positive: bool, risk_count: int) -> tuple[str, ...]:
+def _rationale(a: Assessment, triggers: list[str], risk_only: bool) -> tuple[str, ...]:
+    """Why MMA (one sentence per trigger, at most two) and what it answers."""
+    status = a.b12.status
     lines = []
-    if "R1-A" in triggers:
-        lines.append(
-            "The latest valid B12 is in the indeterminate band, where deficiency is possible but unproven."
-        )
-        lines.append("NICE NG239 recommends MMA when B12 is indeterminate and symptoms or signs are present.")
+    if "R1-C" in triggers:
+        lines.append("Nitrous oxide inactivates B12, so the serum level is often normal: MMA and homocysteine "
+                     "show tissue deficiency (NICE NG239; Paris 2023).")
     if "R1-P" in triggers:
-        lines.append(
-            f"The latest total B12 is in the {status} band, but total B12 falls physiologically in "
-            "pregnancy; NICE NG239 prefers active B12 in pregnancy."
-        )
-        if status == "indeterminate":
-            lines.append("If active B12 is also borderline, MMA can confirm deficiency.")
+        lines.append(f"Total B12 is {status} but falls physiologically in pregnancy; NICE NG239 prefers active "
+                     "B12, then MMA if still borderline.")
+    if "R1-A" in triggers:
+        if a.order_hook:
+            lines.append("A repeat B12 is being ordered after a borderline result with a neurological symptom; "
+                         "MMA, the second-line test, answers what the B12 left open (NICE NG239; BSH 2014).")
+        elif risk_only:
+            lines.append("B12 is borderline with risk factors but no symptom or sign: MMA here is a local "
+                         "extension of NICE NG239, which recommends it when symptoms or signs are present.")
+        else:
+            lines.append("B12 is borderline, where deficiency is possible but unproven; NICE NG239 recommends MMA "
+                         "when symptoms or signs are present.")
     if "R1-B" in triggers:
         why = [
             w
             for w, ok in (
-                ("a positive intrinsic factor antibody (can falsely normalise B12)", if_positive),
-                (f"{risk_count} risk factors", risk_count >= 2),
+                ("a positive intrinsic factor antibody (can falsely normalise B12)", bool(a.antibodies.positive)),
+                (f"{a.risk.count_without_age} risk factors", a.risk.count_without_age >= 2),
             )
             if ok
         ]
@@ -192,64 +236,35 @@ def _rationale(triggers: list[str], status: str, if_positive: bool, risk_count: 
             + (join_words(why) or "recent nitrous oxide use")
             + " make a misleadingly normal level possible (BSH 2014; Lindenbaum 1988)."
         )
-    if "R1-C" in triggers:
-        lines.append(
-            "Nitrous oxide inactivates B12: the serum level is often normal, so NICE NG239 and Paris 2023 "
-            "advise MMA and homocysteine."
-        )
+    lines = lines[:2]
     if status == "none":
-        lines.append("No valid B12 in the look-back: a B12 level is also worth measuring.")
+        lines.append("There is no valid B12 in the look-back: measure B12 too.")
     return tuple(lines)
 
 
 def _actions(
-    record: PatientRecord,
-    kb: KnowledgeView,
-    triggers: list[str],
-    status: str,
-    pregnant_total: bool,
-    renal: str,
-    risks: list[str],
+    a: Assessment, kb: KnowledgeView, triggers: list[str], pregnant_total: bool
 ) -> tuple[ProposedAction, ...]:
+    record = a.record
     keys: list[str] = []
-    if pregnant_total or renal == "severe":
+    if pregnant_total or a.renal.level == "severe":
         has_active = usable_results(record, [B12_ACTIVE], since(record, kb, "window.b12-lookback-days"))
         if not has_active:
             keys.append(B12_ACTIVE)
-    if not ("R1-P" in triggers and status == "deficient") or "R1-C" in triggers:
+    if a.b12.status == "none":
+        keys.append(B12_ACTIVE if a.pregnant else B12_TOTAL)  # the rationale asks for it: offer it
+    if not ("R1-P" in triggers and a.b12.status == "deficient") or "R1-C" in triggers:
         keys.append(MMA)
     if "R1-C" in triggers:
         keys.append(HOMOCYSTEINE)
-    if renal == "unknown":
+    if a.renal.level == "unknown":
         keys.extend([EGFR, CREATININE])
+    risks = a.risk.labels()
     autoimmune = {ATROPHIC_GASTRITIS, AUTOIMMUNE_ENDOCRINE} & set(risks)
-    if autoimmune and PERNICIOUS_ANAEMIA not in risks and not usable_results(record, [IF_ANTIBODY]):
+    if autoimmune and PERNICIOUS_ANAEMIA not in risks and not a.antibodies.any_result:
         keys.append(IF_ANTIBODY)
     return tuple(
         ProposedAction("order-lab", key)
         for key in dict.fromkeys(keys)
         if key in kb.orderables and not has_open_order(record, key)
     )
-
-
-def _caveats(
-    record: PatientRecord,
-    b12: B12Assessment,
-    renal_caveats: tuple[str, ...],
-    evidence: list[EvidenceItem],
-    n2o: bool,
-) -> tuple[str, ...]:
-    caveats = list(renal_caveats)
-    if b12.pregnant and b12.index_is_total:
-        caveats.append(
-            "Pregnancy: total B12 falls physiologically; active B12 is the preferred test (NICE NG239)."
-        )
-    if b12.uninterpretable:
-        caveats.append(
-            "A B12 result could not be interpreted (unit missing or not recognised): see evidence."
-        )
-    if n2o:
-        caveats.append(
-            "Nitrous oxide given as procedural analgesia cannot be told apart from misuse in coded data."
-        )
-    return tuple(caveats) + record_caveats(record, evidence)

@@ -15,43 +15,38 @@ shown in the evidence but does not silence the card: N2O inactivates B12 whateve
 
 from __future__ import annotations
 
-from ..concepts import B12_ACTIVE, B12_DEFICIENCY, B12_TOTAL, MMA, NITROUS_OXIDE_DRUG
+from typing import TYPE_CHECKING
+
+from ..concepts import B12_ACTIVE, B12_TOTAL, MMA
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
-from ..record import PatientRecord
-from .b12_status import classify_b12
 from .common import (
     KnowledgeView,
-    active_problems,
     applied,
     has_open_order,
-    is_pregnant,
     join_words,
     medication_evidence,
     problem_evidence,
     record_caveats,
-    subject_drafts,
     summary,
     unique,
+    unique_evidence,
 )
-from .cover import b12_cover
-from .mma import latest_homocysteine, latest_mma, mma_for_b12
-from .neuro import assess_neuro
 from .orderables import ADVICE_N2O_ALTERNATIVE, HYDROXOCOBALAMIN_IM, HYDROXOCOBALAMIN_IM_NEURO
-from .risk import assess_risk
+
+if TYPE_CHECKING:
+    from ..assessment import Assessment
 
 FAMILY = "nitrous-oxide-risk"
 
 
-def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
-    drafts = subject_drafts(record, [NITROUS_OXIDE_DRUG])
+def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
+    record = a.record
+    drafts = a.subjects.nitrous_oxide
     if not drafts:
         return []
-    b12 = classify_b12(record, kb)
-    neuro = assess_neuro(record, kb)
-    risk = assess_risk(record, kb)
-    mma = latest_mma(record, kb)
-    hcy = latest_homocysteine(record, kb)
-    b12_dx = active_problems(record, [B12_DEFICIENCY])
+    b12, neuro, risk = a.b12, a.neuro, a.risk
+    mma, hcy = a.mma_latest, a.homocysteine
+    b12_dx = a.coded_b12_deficiency
 
     reasons: list[str] = []
     if b12.status in ("deficient", "indeterminate"):
@@ -68,7 +63,7 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
     if not reasons:
         return []
 
-    cover = b12_cover(record, kb, include_drafts=True)
+    cover = a.cover
     evidence: list[EvidenceItem] = [medication_evidence(m, "draft order being placed") for m in drafts]
     evidence.extend(b12.evidence(kb))
     evidence.extend(problem_evidence(p, "coded B12 deficiency") for p in b12_dx)
@@ -81,6 +76,9 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
     evidence.extend(
         medication_evidence(m, "B12 replacement (does not prevent inactivation)") for m in cover.all
     )
+    evidence.extend(
+        medication_evidence(p.med, f"not counted as cover: {p.reading}") for p in cover.uncounted
+    )
 
     thresholds = list(b12.thresholds)
     thresholds.append(applied(kb, "window.b12-lookback-days", "B12 result look-back", "<="))
@@ -91,12 +89,12 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
     thresholds.extend(risk.thresholds)
 
     actions: list[ProposedAction] = [ProposedAction("advice", ADVICE_N2O_ALTERNATIVE)]
-    b12_test = B12_ACTIVE if is_pregnant(record) else B12_TOTAL
+    b12_test = B12_ACTIVE if a.pregnant else B12_TOTAL
     if unknown and not has_open_order(record, b12_test):
         actions.append(ProposedAction("order-lab", b12_test))
     if (
         b12.status == "indeterminate"
-        and mma_for_b12(record, kb, b12.index) is None
+        and a.mma_for_index is None
         and not has_open_order(record, MMA)
     ):
         actions.append(ProposedAction("order-lab", MMA))
@@ -113,14 +111,12 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
                 f"Nitrous oxide ordered with {join_words(reasons[:2])}: it inactivates B12 and can "
                 "precipitate SCD"
             ),
-            rationale=(
+            rationale=(  # what to do is the advice sentence that follows on the card
                 "Nitrous oxide inactivates vitamin B12; with low or borderline stores it can precipitate "
                 "subacute combined degeneration, and serum B12 may remain normal (Paris 2023).",
                 f"This patient has {join_words(reasons)}.",
-                "Check B12 status before exposure or consider an alternative agent; if nitrous oxide is "
-                "needed, replace B12 first.",
             ),
-            evidence=unique(evidence),
+            evidence=unique_evidence(evidence),
             thresholds=unique(thresholds),
             citations=("paris-2023", "nice-ng239"),
             actions=tuple(a for a in actions if a.kind == "advice" or a.key in kb.orderables),

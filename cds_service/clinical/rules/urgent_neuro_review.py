@@ -17,85 +17,69 @@ Not implemented: the exclusion "neurology referral/encounter already in progress
 downgrade to info", because the neurology referral code set is unverified (status U) and a U code
 never ships as active; the card asks the clinician to check instead. Renal impairment never
 suppresses this rule (edge case 2): MMA/homocysteine rises are flagged as caveats only.
-In order hooks the rule speaks only when the order in hand is folate, B12, a B12/MMA test or nitrous
-oxide (clinical-reference 4.4 hooks row), so unrelated orders do not repeat the chart-open card.
+In order hooks the rule speaks only when an order under review is folate therapy, nitrous oxide or a
+B12/MMA/active-B12 test (clinical-reference 4.4 hooks row, 4.6 D2), so unrelated orders do not repeat
+the chart-open card. "Same-day review" wording belongs to spinal-cord and red-flag findings (triggers
+B and C, or a new red flag behind A or D); isolated sensory symptoms after nitrous oxide read "urgent
+review" without the spinal-cord sentence (4.6 D7).
 """
 
 from __future__ import annotations
 
-from ..concepts import (
-    B12_ACTIVE,
-    B12_DEFICIENCY,
-    B12_REPLACEMENT,
-    B12_TOTAL,
-    FOLATE_SERUM,
-    FOLATE_THERAPY_CLASSES,
-    HOMOCYSTEINE,
-    MMA,
-    NITROUS_OXIDE_DRUG,
-)
+from typing import TYPE_CHECKING
+
+from ..concepts import B12_ACTIVE, B12_TOTAL, FOLATE_SERUM, HOMOCYSTEINE, MMA
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
-from ..record import PatientRecord
-from .b12_status import b12_summary_text, classify_b12
+from .b12_status import b12_summary_text
 from .common import (
+    UNINTERPRETABLE_B12_CAVEAT,
     KnowledgeView,
-    active_problems,
     applied,
     has_open_order,
-    in_order_context,
-    is_pregnant,
-    is_subject,
     medication_evidence,
     problem_evidence,
     record_caveats,
     since,
-    subject_drafts,
     summary,
     unique,
+    unique_evidence,
     usable_results,
 )
-from .folate_context import folate_context
-from .mma import latest_homocysteine, latest_mma
-from .neuro import assess_neuro, neuro_thresholds
+from .cover import cover_evidence
+from .mma import homocysteine_caveats
+from .neuro import neuro_thresholds
 from .orderables import (
-    ADVICE_DRAW_BEFORE_TREATMENT,
     ADVICE_N2O_ABSTINENCE,
     FBC,
     HYDROXOCOBALAMIN_IM_NEURO,
     NEUROLOGY_URGENT,
+    NEUROLOGY_URGENT_NEUROPATHY,
 )
-from .risk import assess_risk
+
+if TYPE_CHECKING:
+    from ..assessment import Assessment
 
 FAMILY = "urgent-neuro-review"
-_RELEVANT_DRAFT_CLASSES = FOLATE_THERAPY_CLASSES | {NITROUS_OXIDE_DRUG, B12_REPLACEMENT}
-_RELEVANT_TESTS = frozenset({B12_TOTAL, B12_ACTIVE, MMA})
 
 
-def relevant_drafts(record: PatientRecord) -> tuple[str, ...]:
-    """Subject draft orders that make this rule speak in an order hook."""
-    meds = [m.source_ref for m in subject_drafts(record, _RELEVANT_DRAFT_CLASSES)]
-    tests = [
-        o.source_ref
-        for o in record.orders
-        if o.is_draft and is_subject(record, o.source_ref) and o.concepts & _RELEVANT_TESTS
-    ]
-    return tuple(dict.fromkeys(meds + tests))
+def subject_orders(a: Assessment) -> tuple[str, ...]:
+    """Orders under review that let this rule speak in an order hook (4.4, 4.6 D2)."""
+    refs = [m.source_ref for m in a.folate.subjects] + [m.source_ref for m in a.subjects.nitrous_oxide]
+    refs += [o.source_ref for o in (*a.subjects.b12_tests, *a.subjects.mma_tests)]
+    return tuple(dict.fromkeys(refs))
 
 
-def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
+def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
+    record, neuro, b12, risk = a.record, a.neuro, a.b12, a.risk
     subjects: tuple[str, ...] = ()
-    if in_order_context(record):
-        subjects = relevant_drafts(record)
+    if a.order_hook:
+        subjects = subject_orders(a)
         if not subjects:
             return []
-    neuro = assess_neuro(record, kb)
     if not neuro.any:
         return []
-    b12 = classify_b12(record, kb)
-    risk = assess_risk(record, kb)
-    mma = latest_mma(record, kb)
-    hcy = latest_homocysteine(record, kb)
-    b12_dx = active_problems(record, [B12_DEFICIENCY])
+    mma, hcy = a.mma_latest, a.homocysteine
+    b12_dx = a.coded_b12_deficiency
     biochemistry = (
         b12.status in ("deficient", "indeterminate") or bool(b12_dx) or (mma is not None and mma.raised)
     )
@@ -112,11 +96,12 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
         triggers.append("R3-B")
     if biochemistry and neuro.has_new_non_scd_red_flag:
         triggers.append("R3-C")
-    ctx = folate_context(record, kb, b12)
+    ctx = a.folate
     if ctx.applies:
         triggers.append("R3-D")
     if not triggers:
         return []
+    spinal = "R3-B" in triggers or "R3-C" in triggers or bool(neuro.red_flags)
 
     evidence: list[EvidenceItem] = list(neuro.evidence())
     evidence.extend(b12.evidence(kb))
@@ -128,7 +113,8 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
     evidence.extend(risk.evidence())
     if "R3-D" in triggers:
         evidence.extend(medication_evidence(m, "folate therapy without B12 cover") for m in ctx.subjects)
-        evidence.append(ctx.cover_evidence(kb))
+    if "R3-D" in triggers or a.cover.products:
+        evidence.extend(cover_evidence(a.cover, kb, drafts_reviewed=a.order_hook))
 
     thresholds = list(neuro_thresholds(kb, red_flags=True, recent=True))
     thresholds.extend(b12.thresholds)
@@ -141,7 +127,9 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
         thresholds.extend(ctx.thresholds(kb))
     thresholds.append(applied(kb, "window.b12-lookback-days", "B12, MMA and homocysteine look-back", "<="))
 
-    citations = ["nhs-lothian-referral", "bsh-2014", "bnf-b12-dosing", "nice-ng239"]
+    citations = ["bsh-2014", "bnf-b12-dosing", "nice-ng239"]
+    if spinal:
+        citations.insert(0, "nhs-lothian-referral")
     if risk.n2o_exposed:
         citations.extend(["paris-2023", "hashi-2025"])
     if neuro.spreading_numbness or "R3-D" in triggers:
@@ -156,71 +144,62 @@ def evaluate(record: PatientRecord, kb: KnowledgeView) -> list[Finding]:
         caveats.append("'Spreading numbness' is inferred from two sensory findings with different codes.")
     if mma is not None and mma.raised:
         caveats.extend(mma.renal.caveats(kb))
+    caveats.extend(homocysteine_caveats(hcy, a.renal, kb))
     if b12.uninterpretable:
-        caveats.append(
-            "A B12 result could not be interpreted (unit missing or not recognised): see evidence."
-        )
+        caveats.append(UNINTERPRETABLE_B12_CAVEAT)
 
     return [
         Finding(
             family=FAMILY,
             trigger="+".join(triggers),
             indicator=Indicator.CRITICAL,
-            summary=summary(_summary(triggers, b12_summary_text(b12))),
-            rationale=_rationale(triggers),
-            evidence=unique(evidence),
+            summary=summary(_summary(triggers, b12_summary_text(b12), spinal)),
+            rationale=_rationale(triggers, spinal),
+            evidence=unique_evidence(evidence),
             thresholds=unique(thresholds),
             citations=unique(citations),
-            actions=_actions(record, kb, triggers, ctx.cover.parenteral),
+            actions=_actions(a, kb, triggers, spinal),
             caveats=tuple(caveats) + record_caveats(record, evidence),
             subject_refs=subjects,
         )
     ]
 
 
-def _summary(triggers: list[str], b12_text: str) -> str:
+def _summary(triggers: list[str], b12_text: str, spinal: bool) -> str:
     if "R3-B" in triggers:
-        return "Possible subacute combined degeneration: urgent neurology review; start IM hydroxocobalamin"
+        return "Possible subacute combined degeneration: same-day neurology review; start IM hydroxocobalamin"
     if "R3-A" in triggers:
-        return "Nitrous oxide use with new neurological symptoms: urgent neurology review and IM B12 now"
+        review = "same-day neurology review" if spinal else "urgent neurology review"
+        return f"Nitrous oxide use with new neurological symptoms: {review} and IM B12 now"
     if "R3-C" in triggers:
-        return f"New neurological red flag with {b12_text}: urgent neurology review; start IM B12"
+        return f"New neurological red flag with {b12_text}: same-day neurology review; start IM B12"
     return "Folate without B12 and neurological symptoms: urgent review; give IM hydroxocobalamin now"
 
 
-def _rationale(triggers: list[str]) -> tuple[str, ...]:
-    lines = []
-    if "R3-A" in triggers:
-        lines.append(
-            "Nitrous oxide inactivates B12 and can cause subacute combined degeneration with a normal "
-            "B12 level (Paris 2023)."
-        )
-    if "R3-B" in triggers:
-        lines.append("A spinal cord disorder is coded together with B12-related evidence.")
-    if "R3-C" in triggers:
-        lines.append("B12 biochemistry is abnormal and a new neurological red flag has appeared.")
-    if "R3-D" in triggers:
-        lines.append(
-            "Folate is given without B12 while deficiency is not excluded and there are neurological "
-            "symptoms: folate can mask the anaemia while nerve damage progresses."
-        )
+def _rationale(triggers: list[str], spinal: bool) -> tuple[str, ...]:
+    """Why (the trigger, one sentence) and what to do (one sentence): the card anatomy's two lines."""
+    why = {
+        "R3-B": "A spinal cord disorder is coded together with B12-related evidence.",
+        "R3-C": "B12 biochemistry is abnormal and a new neurological red flag has appeared.",
+        "R3-A": "Nitrous oxide inactivates B12 and can cause subacute combined degeneration even with a normal "
+        "B12 level (Paris 2023).",
+        "R3-D": "Folate is given without B12 while deficiency is not excluded, and there are neurological "
+        "symptoms: folate can mask the anaemia while nerve damage progresses.",
+    }
+    lines = [why[t] for t in ("R3-B", "R3-C", "R3-A", "R3-D") if t in triggers][:2]
+    review = "Same-day neurology review (NHS Lothian)" if spinal else "Urgent neurology review"
     lines.append(
-        "Spinal cord symptoms warrant same-day review (NHS Lothian); do not delay treatment for "
-        "results (BSH 2014)."
-    )
-    lines.append(
-        "Draw B12, folate, MMA, homocysteine and FBC before the first injection, then give "
-        "hydroxocobalamin on the neurological regimen (BNF)."
+        f"{review}; draw B12, folate, MMA, homocysteine and FBC, then start hydroxocobalamin on the "
+        "neurological regimen without waiting for results (BSH 2014; BNF)."
     )
     return tuple(lines)
 
 
-def _actions(
-    record: PatientRecord, kb: KnowledgeView, triggers: list[str], parenteral_cover: bool
-) -> tuple[ProposedAction, ...]:
-    actions = [ProposedAction("referral", NEUROLOGY_URGENT)]
+def _actions(a: Assessment, kb: KnowledgeView, triggers: list[str], spinal: bool) -> tuple[ProposedAction, ...]:
+    record = a.record
+    actions = [ProposedAction("referral", NEUROLOGY_URGENT if spinal else NEUROLOGY_URGENT_NEUROPATHY)]
     recent = since(record, kb, "window.red-flag-days")
-    b12_test = B12_ACTIVE if is_pregnant(record) else B12_TOTAL
+    b12_test = B12_ACTIVE if a.pregnant else B12_TOTAL
     for key in (b12_test, FOLATE_SERUM, MMA, HOMOCYSTEINE, FBC):
         if has_open_order(record, key):
             continue
@@ -229,9 +208,8 @@ def _actions(
         ):
             continue  # a baseline from the last weeks is already there
         actions.append(ProposedAction("order-lab", key))
-    if not parenteral_cover:
+    if not a.cover.parenteral:
         actions.append(ProposedAction("order-medication", HYDROXOCOBALAMIN_IM_NEURO))
-    actions.append(ProposedAction("advice", ADVICE_DRAW_BEFORE_TREATMENT))
     if "R3-A" in triggers:
         actions.append(ProposedAction("advice", ADVICE_N2O_ABSTINENCE))
     return tuple(a for a in actions if a.kind == "advice" or a.key in kb.orderables)

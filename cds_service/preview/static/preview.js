@@ -176,12 +176,13 @@
   }
 
   function evidenceOf(detail) {
+    // the card's evidence table: from its header row to the first line that is not a table row
     var lines = String(detail || '').split('\n');
-    var start = lines.findIndex(function (l) { return l.trim() === '**Evidence**'; });
+    var start = lines.findIndex(function (l) { return /^\| What \|/.test(l.trim()); });
     if (start < 0) { return null; }
-    var end = start + 1;
-    while (end < lines.length && !/^\*\*[^*]+\*\*$/.test(lines[end].trim())) { end++; }
-    return lines.slice(start + 1, end).join('\n').trim();
+    var end = start;
+    while (end < lines.length && /^\|/.test(lines[end].trim())) { end++; }
+    return lines.slice(start, end).join('\n').trim();
   }
 
   function renderEvidence(cards) {
