@@ -235,7 +235,8 @@ def test_defects_in_unread_fields_give_the_same_cards(api, scenario: dict[str, A
     url = service_url(scenario["hook"])
     clean = post(api, url, request)
     mutated = copy.deepcopy(request)
-    for resource in prefetch_resources(mutated):
+    drafts = [e["resource"] for e in (mutated["context"].get("draftOrders") or {}).get("entry", ())]
+    for resource in prefetch_resources(mutated) + drafts:
         for _, defect in UNREAD_DEFECTS:
             defect(resource)
     broken = post(api, url, mutated)
