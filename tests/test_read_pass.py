@@ -347,3 +347,45 @@ def test_responses_are_schema_checked_in_tests_and_debug_runs_only(tmp_path, ove
     app = create_app({"EVALUATION_TIME": "2026-11-01T12:00:00Z", "DATABASE_URL": f"sqlite:///{tmp_path}/c.db",
                       **overrides})
     assert app.extensions["b12_cds"].engine.validate_responses is validates
+
+
+# --- property: arbitrary values in the read fields of resources that matter ------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_LEAVES = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
+_VALUES = st.recursive(_LEAVES, lambda inner: st.lists(inner, max_size=3)
+                       | st.dictionaries(st.sampled_from(["value", "unit", "code", "system", "coding", "start",
+                                                          "reference", "text", "display", "high", "low"]),
+                                         inner, max_size=4), max_leaves=12)
+_FOLATE = {"resourceType": "MedicationRequest", "id": "fol-1", "status": "active", "intent": "order",
+           "subject": {"reference": "Patient/p1"}, "authoredOn": "2026-10-20",
+           "medicationReference": {"reference": "#m"},
+           "contained": [{"resourceType": "Medication", "id": "m", "code": {"coding": [
+               {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "4511"}]}}],
+           "dosageInstruction": [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                                  "doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mg"}}]}]}
+_READ_FIELDS = {
+    "Observation": ["status", "code", "effectiveDateTime", "effectivePeriod", "issued", "valueQuantity",
+                    "valueString", "valueCodeableConcept", "valueBoolean", "interpretation", "referenceRange", "id"],
+    "MedicationRequest": ["status", "medicationReference", "contained", "dosageInstruction", "authoredOn",
+                          "dispenseRequest", "medicationCodeableConcept", "id"],
+}
+
+
+@given(which=st.sampled_from(sorted(_READ_FIELDS)), data=st.data())
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+def test_any_value_in_a_read_field_is_a_200_never_a_400_or_500(api: Any, which: str, data: Any) -> None:
+    resource = b12_observation(150) if which == "Observation" else copy.deepcopy(_FOLATE)
+    for name in data.draw(st.lists(st.sampled_from(_READ_FIELDS[which]), min_size=1, max_size=3, unique=True)):
+        resource[name] = data.draw(_VALUES)
+    key = "labs" if which == "Observation" else "medicationRequests"
+    response = api.post(URL, data=json.dumps(patient_view_request(**{key: searchset(resource)})),
+                        content_type="application/json")
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    body = response.get_json()
+    for item in body.get("extension", {}).get(UNREADABLE_EXTENSION, []):
+        for card in body["cards"]:
+            assert item["reference"] in card["detail"].replace("\\", "")
+
