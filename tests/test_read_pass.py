@@ -354,8 +354,8 @@ def test_responses_are_schema_checked_in_tests_and_debug_runs_only(tmp_path, ove
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-_LEAVES = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-           | st.text(max_size=12))  # JSON has no NaN or Infinity
+_LEAVES = (st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
+           | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12))  # JSON: no NaN or Infinity
 _VALUES = st.recursive(_LEAVES, lambda inner: st.lists(inner, max_size=3)
                        | st.dictionaries(st.sampled_from(["value", "unit", "code", "system", "coding", "start",
                                                           "reference", "text", "display", "high", "low"]),
