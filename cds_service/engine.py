@@ -210,6 +210,16 @@ class Engine:
                 "fhirServer; send a valid order with its Medication (contained, or medicationCodeableConcept)",
                 ("draftOrders",),
             )
+        if drafts and evaluation.read.withheld and not evaluation.findings:
+            # A family that would have judged the order was held back because an input it reads could not
+            # be read (a B12 result, a B12 product): as on the missing-data path, an empty answer to an
+            # order hook would read as "this order is safe", so say the order could not be checked.
+            named = ", ".join(u.describe() for u in evaluation.record.unreadable_resources)
+            raise PreconditionFailed(
+                f"the draft order(s) could not be checked: {named} could not be read and the check depends on it; "
+                "correct the resource (b12-cds check names every problem) and send it again",
+                ("draftOrders",),
+            )
         evaluation.timings_ms["gather_ms"] = gather_ms
         return evaluation
 

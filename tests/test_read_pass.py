@@ -390,3 +390,20 @@ def test_any_value_in_a_read_field_is_a_200_never_a_400_or_500(api: Any, which: 
         for card in body["cards"]:
             assert item["reference"] in card["detail"].replace("\\", "")
 
+
+
+def test_an_order_whose_check_depends_on_an_unreadable_b12_result_is_a_412_not_a_silent_safe(client) -> None:
+    folate = {"resourceType": "MedicationRequest", "id": "draft-fol", "status": "draft", "intent": "order",
+              "subject": {"reference": "Patient/p1"},
+              "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                        "code": "4511"}]}}
+    broken = b12_observation(150)
+    del broken["status"]
+    body = patient_view_request(labs=searchset(broken))
+    body["hook"] = "order-sign"
+    body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": [{"resource": folate}]}
+    response = post(client, "/cds-services/b12-order-sign", body)
+    assert response.status_code == 412, response.get_data(as_text=True)
+    assert "Observation/b12-1 (B12 result: status missing)" in response.get_json()["issue"][0]["diagnostics"]
+    body["prefetch"]["labs"] = searchset(b12_observation(150))  # the same result, readable: answered
+    assert post(client, "/cds-services/b12-order-sign", body).status_code == 200
