@@ -27,7 +27,7 @@ from jwt.algorithms import ECAlgorithm
 from cds_service import create_app
 from cds_service.clinical.rules import FAMILIES
 from cds_service.engine import Engine
-from cds_service.knowledge import KnowledgeError, load_knowledge
+from cds_service.knowledge import KnowledgeError
 from cds_service.knowledge.explain import load_families
 from cds_service.protocol.request import parse_hook_request
 from tests.support.project import EVALUATION_TIME, PROJECT
@@ -36,11 +36,6 @@ from tests.support.scenarios import load_patient, load_scenarios, request_for
 KNOWLEDGE_DIR = PROJECT / "cds_service" / "knowledge"
 CONTRACT_FAMILIES = ("mma-testing", "folate-without-b12", "urgent-neuro-review", "b12-untreated",
                      "nitrous-oxide-risk", "b12-testing")
-
-
-@pytest.fixture(scope="module")
-def kb():
-    return load_knowledge()
 
 
 @pytest.fixture(scope="module")

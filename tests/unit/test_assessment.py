@@ -15,23 +15,12 @@ from cds_service.clinical.assessment import assess
 from cds_service.clinical.normalize import build_patient_record
 from cds_service.clinical.rules.cover import read_b12_product
 from cds_service.clinical.units import format_mg, strength_from_name, strength_from_ratio
-from cds_service.knowledge import load_knowledge
-from tests.support.factories import b12, knowledge, med, order, problem, record
+from tests.support.factories import b12, med, order, problem, record
 from tests.support.project import PROJECT
 
 RULES = PROJECT / "cds_service" / "clinical" / "rules"
 AS_OF = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
-
-
-@pytest.fixture(params=["fake", "real"])
-def kb(request: pytest.FixtureRequest):
-    return knowledge(request.param)
-
-
-@pytest.fixture(scope="module")
-def real_kb():
-    return load_knowledge()
 
 
 # --- computed once ---------------------------------------------------------------------------------------
@@ -171,15 +160,15 @@ def _statement(name: str, **extra) -> dict:
             "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": {"text": name}, **extra}
 
 
-def test_a_self_reported_tablet_without_dosage_carries_its_strength_from_the_name(real_kb):
-    rec = build_patient_record([_statement("cyanocobalamin 1000 MCG Oral Tablet")], real_kb, patient_id="p1",
+def test_a_self_reported_tablet_without_dosage_carries_its_strength_from_the_name(kb):
+    rec = build_patient_record([_statement("cyanocobalamin 1000 MCG Oral Tablet")], kb, patient_id="p1",
                                as_of=AS_OF)
     m = rec.medications[0]
     assert (m.unit_strength_mg, m.strength_per, m.strength_source, m.route) == (1.0, "unit", "product name", "oral")
     assert m.daily_dose_mg is None and not m.frequency_known
 
 
-def test_a_referenced_medication_carries_its_strength_from_its_ingredient(real_kb):
+def test_a_referenced_medication_carries_its_strength_from_its_ingredient(kb):
     medication = {"resourceType": "Medication", "id": "b12", "code": {"text": "Vitamin B12 tablets"},
                   "form": {"text": "tablet"},
                   "ingredient": [{"itemCodeableConcept": {"text": "cyanocobalamin"},
@@ -187,15 +176,15 @@ def test_a_referenced_medication_carries_its_strength_from_its_ingredient(real_k
                                                "denominator": {"value": 1, "unit": "tablet"}}}]}
     statement = _statement("x", medicationReference={"reference": "Medication/b12"})
     del statement["medicationCodeableConcept"]
-    rec = build_patient_record([statement, medication], real_kb, patient_id="p1", as_of=AS_OF)
+    rec = build_patient_record([statement, medication], kb, patient_id="p1", as_of=AS_OF)
     m = rec.medications[0]
     assert (m.unit_strength_mg, m.strength_source) == (1.0, "Medication.ingredient.strength")
 
 
-def test_a_dosage_with_a_tablet_count_uses_the_strength_from_the_name(real_kb):
+def test_a_dosage_with_a_tablet_count_uses_the_strength_from_the_name(kb):
     dosage = [{"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
                "doseAndRate": [{"doseQuantity": {"value": 2, "unit": "tablet"}}]}]
-    rec = build_patient_record([_statement("folic acid 0.4 MG Oral Tablet", dosage=dosage)], real_kb,
+    rec = build_patient_record([_statement("folic acid 0.4 MG Oral Tablet", dosage=dosage)], kb,
                                patient_id="p1", as_of=AS_OF)
     assert rec.medications[0].daily_dose_mg == pytest.approx(0.8)
 
@@ -219,8 +208,8 @@ def _antibody(value, *, high=None, interpretation=None) -> dict:
     ("value", "high", "interpretation", "positive"),
     [(35, 6, None, True), (4, 6, None, False), (35, None, "H", True), (35, None, None, None)],
 )
-def test_a_quantitative_antibody_is_read_against_the_lab_upper_limit(real_kb, value, high, interpretation, positive):
-    lab = build_patient_record([_antibody(value, high=high, interpretation=interpretation)], real_kb,
+def test_a_quantitative_antibody_is_read_against_the_lab_upper_limit(kb, value, high, interpretation, positive):
+    lab = build_patient_record([_antibody(value, high=high, interpretation=interpretation)], kb,
                                patient_id="p1", as_of=AS_OF).labs[0]
     assert lab.positive is positive
     assert (lab.problem is None) is (positive is not None)

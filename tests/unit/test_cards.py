@@ -22,7 +22,7 @@ from cds_service.clinical.findings import (
     ThresholdApplied,
 )
 from cds_service.clinical.rules import FAMILIES, evaluate_families
-from tests.support.factories import FakeKnowledge, assessed, b12, knowledge, med, mma, problem, record, unreadable_b12
+from tests.support.factories import assessed, b12, med, mma, problem, record, unreadable_b12
 
 TOPIC_SYSTEM = "https://b12-neuro-cds.example.org/CodeSystem/card-topic"
 OVERRIDE_SYSTEMS = {
@@ -30,11 +30,6 @@ OVERRIDE_SYSTEMS = {
     "https://b12-neuro-cds.example.org/CodeSystem/override-reason",
 }
 R4B_MODELS = {"ServiceRequest": ServiceRequest, "MedicationRequest": MedicationRequest}
-
-
-@pytest.fixture(params=["fake", "real"])
-def kb(request: pytest.FixtureRequest):
-    return knowledge(request.param)
 
 
 SCENARIOS = [
@@ -333,8 +328,7 @@ def test_empty_detail_sections_are_left_out(kb):
     assert "Check" not in detail
 
 
-def test_guidelines_are_links_only_when_knowledge_has_a_web_url():
-    kb = FakeKnowledge()
+def test_guidelines_are_links_only_when_knowledge_has_a_web_url(kb):
     card = build_cards([finding()], kb, hook="patient-view", patient_id="p")[0]
     assert kb.citations["nice-ng239"].url in [link["url"] for link in card["links"]]
     assert all(link["url"].startswith("http") for link in card["links"])

@@ -21,11 +21,6 @@ ATC = "http://www.whocc.no/atc"
 EXT = "https://b12-neuro-cds.example.org/StructureDefinition/"
 
 
-@pytest.fixture(scope="module")
-def kb():
-    return load_knowledge()
-
-
 @pytest.fixture()
 def kb_copy(tmp_path: Path) -> Path:
     target = tmp_path / "knowledge"

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime
 import pytest
 
 from cds_service.clinical.normalize import build_patient_record
-from cds_service.knowledge import load_knowledge
 
 AS_OF = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 LOINC = "http://loinc.org"
@@ -15,11 +14,6 @@ SCT = "http://snomed.info/sct"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
 UCUM = "http://unitsofmeasure.org"
-
-
-@pytest.fixture(scope="module")
-def kb():
-    return load_knowledge()
 
 
 def record(kb, *resources, drafts=(), **kwargs):

@@ -10,25 +10,8 @@ from cds_service.clinical.rules.cover import b12_cover, folate_exclusion_reason
 from cds_service.clinical.rules.mma import assess_mma, latest_homocysteine, renal_context
 from cds_service.clinical.rules.neuro import assess_neuro
 from cds_service.clinical.rules.risk import assess_risk
-from tests.support.factories import (
-    FakeKnowledge,
-    active_b12,
-    b12,
-    egfr,
-    knowledge,
-    lab,
-    med,
-    mma,
-    problem,
-    record,
-    unreadable_b12,
-)
-
-
-@pytest.fixture(params=["fake", "real"])
-def kb(request: pytest.FixtureRequest):
-    return knowledge(request.param)
-
+from cds_service.knowledge import load_knowledge
+from tests.support.factories import active_b12, b12, egfr, lab, med, mma, problem, record, unreadable_b12
 
 # --- B12 bands -------------------------------------------------------------------------------------
 
@@ -93,20 +76,19 @@ def test_results_older_than_the_look_back_are_stale_and_ignored(kb):
 
 
 def test_a_result_exactly_at_the_look_back_edge_still_counts(kb):
-    assert classify_b12(record(b12(100, 365)), kb).status == "deficient"
+    edge = kb.value("window.b12-lookback-days")
+    assert classify_b12(record(b12(100, edge)), kb).status == "deficient"
 
 
 def test_the_look_back_comes_from_knowledge():
-    kb = FakeKnowledge({"window.b12-lookback-days": 30})
+    kb = load_knowledge(threshold_overrides={"window.b12-lookback-days": 30})
     assert classify_b12(record(b12(100, 31)), kb).status == "none"
 
 
-def test_a_site_threshold_override_changes_the_band():
-    assert classify_b12(record(b12(140)), FakeKnowledge()).status == "indeterminate"
-    assert (
-        classify_b12(record(b12(140)), FakeKnowledge({"b12-total.deficient-below": 148})).status
-        == "deficient"
-    )
+def test_a_site_threshold_override_changes_the_band(kb):
+    assert classify_b12(record(b12(140)), kb).status == "indeterminate"
+    site = load_knowledge(threshold_overrides={"b12-total.deficient-below": 148})
+    assert classify_b12(record(b12(140)), site).status == "deficient"
 
 
 @pytest.mark.parametrize(
@@ -353,8 +335,8 @@ def test_a_draft_b12_order_is_cover_only_when_drafts_are_included(kb):
         ({c.FOLIC_ACID, c.LEUCOVORIN}, "leucovorin"),
     ],
 )
-def test_folate_therapy_is_folate_without_b12_in_the_same_product(classes, reason):
-    found = folate_exclusion_reason(med(classes), FakeKnowledge())
+def test_folate_therapy_is_folate_without_b12_in_the_same_product(kb, classes, reason):
+    found = folate_exclusion_reason(med(classes), kb)
     assert (found is None) if reason is None else (reason in found)
 
 
@@ -363,6 +345,6 @@ def test_folate_therapy_is_folate_without_b12_in_the_same_product(classes, reaso
     [({c.LEUCOVORIN}, "policy.exclude-leucovorin"),
      ({c.LEVOMEFOLATE, c.HORMONAL_CONTRACEPTIVE}, "policy.exclude-contraceptive-levomefolate")],
 )
-def test_each_folate_exclusion_is_a_site_switch(classes, switch):
-    assert folate_exclusion_reason(med(classes), FakeKnowledge()) is not None
-    assert folate_exclusion_reason(med(classes), FakeKnowledge({switch: 0})) is None
+def test_each_folate_exclusion_is_a_site_switch(kb, classes, switch):
+    assert folate_exclusion_reason(med(classes), kb) is not None
+    assert folate_exclusion_reason(med(classes), load_knowledge(threshold_overrides={switch: 0})) is None

@@ -7,38 +7,30 @@ import pytest
 from cds_service.clinical import concepts as c
 from cds_service.clinical.findings import Indicator
 from cds_service.clinical.rules.b12_testing import evaluate as b12_testing_rule
+from cds_service.knowledge import load_knowledge
 from tests.support.factories import (
-    FakeKnowledge,
     action_keys,
     active_b12,
-    assessed,
     b12,
-    check_finding,
-    knowledge,
     lab,
     med,
+    only_finding,
     order,
     problem,
     record,
+    run_rule,
 )
 
 LONG_METFORMIN = med(c.METFORMIN, start_days_ago=6 * 365, dose_mg=2000)
 POLYNEUROPATHY = problem(c.NEURO_SENSORY, 3 * 365, display="Polyneuropathy")  # on the problem list for years
 
 
-@pytest.fixture(params=["fake", "real"])
-def kb(request: pytest.FixtureRequest):
-    return knowledge(request.param)
-
-
 def evaluate(rec, kb, hook=None):
-    return b12_testing_rule(assessed(rec, kb, hook), kb)
+    return run_rule(b12_testing_rule, rec, kb, hook)
 
 
 def one(rec, kb):
-    findings = evaluate(rec, kb)
-    assert len(findings) == 1, findings
-    return check_finding(findings[0], kb)
+    return only_finding(evaluate(rec, kb), kb)
 
 
 def test_metformin_with_polyneuropathy_and_no_b12_ever_gets_a_warning_to_test_b12(kb):
@@ -71,7 +63,7 @@ def test_pregnancy_asks_for_active_b12(kb):
 
 
 def test_mma_is_offered_only_where_the_lab_offers_b12_with_metabolites():
-    switched = FakeKnowledge({"policy.lab-offers-b12-with-metabolites": 1})
+    switched = load_knowledge(threshold_overrides={"policy.lab-offers-b12-with-metabolites": 1})
     assert action_keys(one(record(LONG_METFORMIN, POLYNEUROPATHY), switched)) == [c.B12_TOTAL, c.MMA]
 
 

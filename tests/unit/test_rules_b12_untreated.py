@@ -11,38 +11,30 @@ from cds_service.clinical.rules.mma_testing import evaluate as _mma_testing_rule
 from tests.support.factories import (
     action_keys,
     active_b12,
-    assessed,
     b12,
-    check_finding,
     egfr,
     evidence_text,
-    knowledge,
     lab,
     med,
     mma,
+    only_finding,
     order,
     problem,
     record,
+    run_rule,
     unreadable_b12,
 )
 
 
 def evaluate(rec, kb, hook=None):
-    return _b12_untreated_rule(assessed(rec, kb, hook), kb)
+    return run_rule(_b12_untreated_rule, rec, kb, hook)
 
 def r1(rec, kb, hook=None):
-    return _mma_testing_rule(assessed(rec, kb, hook), kb)
-
-
-@pytest.fixture(params=["fake", "real"])
-def kb(request: pytest.FixtureRequest):
-    return knowledge(request.param)
+    return run_rule(_mma_testing_rule, rec, kb, hook)
 
 
 def one(rec, kb):
-    findings = evaluate(rec, kb)
-    assert len(findings) == 1, findings
-    return check_finding(findings[0], kb)
+    return only_finding(evaluate(rec, kb), kb)
 
 
 def test_recommends_treatment_for_a_deficient_b12_with_no_replacement(kb):

@@ -10,33 +10,25 @@ from cds_service.clinical.rules.folate_without_b12 import evaluate as _folate_wi
 from tests.support.factories import (
     action_keys,
     active_b12,
-    assessed,
     b12,
-    check_finding,
     evidence_text,
-    knowledge,
     lab,
     med,
     mma,
+    only_finding,
     problem,
     record,
+    run_rule,
     unreadable_b12,
 )
 
 
 def evaluate(rec, kb, hook=None):
-    return _folate_without_b12_rule(assessed(rec, kb, hook), kb)
-
-
-@pytest.fixture(params=["fake", "real"])
-def kb(request: pytest.FixtureRequest):
-    return knowledge(request.param)
+    return run_rule(_folate_without_b12_rule, rec, kb, hook)
 
 
 def one(rec, kb):
-    findings = evaluate(rec, kb)
-    assert len(findings) == 1, findings
-    return check_finding(findings[0], kb)
+    return only_finding(evaluate(rec, kb), kb)
 
 
 def folic(**kw):

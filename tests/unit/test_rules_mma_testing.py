@@ -10,35 +10,27 @@ from cds_service.clinical.rules.mma_testing import evaluate as _mma_testing_rule
 from tests.support.factories import (
     action_keys,
     active_b12,
-    assessed,
     b12,
-    check_finding,
     egfr,
     evidence_text,
-    knowledge,
     lab,
     med,
     mma,
+    only_finding,
     order,
     problem,
     record,
+    run_rule,
     unreadable_b12,
 )
 
 
 def evaluate(rec, kb, hook=None):
-    return _mma_testing_rule(assessed(rec, kb, hook), kb)
-
-
-@pytest.fixture(params=["fake", "real"])
-def kb(request: pytest.FixtureRequest):
-    return knowledge(request.param)
+    return run_rule(_mma_testing_rule, rec, kb, hook)
 
 
 def one(rec, kb):
-    findings = evaluate(rec, kb)
-    assert len(findings) == 1, findings
-    return check_finding(findings[0], kb)
+    return only_finding(evaluate(rec, kb), kb)
 
 
 NEURO = problem(c.NEURO_SENSORY, 100)
@@ -259,7 +251,8 @@ def test_adds_a_renal_caveat_when_egfr_is_below_60(kb):
 def test_below_egfr_30_suggests_active_b12_and_says_only_mma_above_075_counts(kb):
     finding = one(record(b12(200), NEURO, egfr(25)), kb)
     assert action_keys(finding)[:2] == [c.B12_ACTIVE, c.MMA]
-    assert any("0.75" in cav for cav in finding.caveats)
+    strongly_raised = f"{kb.value('mma.strongly-raised'):g}"  # the caveat names the number knowledge holds
+    assert any(strongly_raised in cav for cav in finding.caveats)
 
 
 def test_below_egfr_30_does_not_suggest_active_b12_when_it_was_measured(kb):

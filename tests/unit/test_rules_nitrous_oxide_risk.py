@@ -9,26 +9,20 @@ from cds_service.clinical.findings import Indicator
 from cds_service.clinical.rules.nitrous_oxide_risk import evaluate as _nitrous_oxide_risk_rule
 from tests.support.factories import (
     action_keys,
-    assessed,
     b12,
-    check_finding,
-    knowledge,
     lab,
     med,
     mma,
+    only_finding,
     problem,
     record,
+    run_rule,
     unreadable_b12,
 )
 
 
 def evaluate(rec, kb, hook=None):
-    return _nitrous_oxide_risk_rule(assessed(rec, kb, hook), kb)
-
-
-@pytest.fixture(params=["fake", "real"])
-def kb(request: pytest.FixtureRequest):
-    return knowledge(request.param)
+    return run_rule(_nitrous_oxide_risk_rule, rec, kb, hook)
 
 
 def n2o_draft(ref: str = "MedicationRequest/n2o"):
@@ -36,9 +30,7 @@ def n2o_draft(ref: str = "MedicationRequest/n2o"):
 
 
 def one(rec, kb):
-    findings = evaluate(rec, kb)
-    assert len(findings) == 1, findings
-    finding = check_finding(findings[0], kb)
+    finding = only_finding(evaluate(rec, kb), kb)
     assert finding.indicator is Indicator.WARNING and "paris-2023" in finding.citations
     return finding
 

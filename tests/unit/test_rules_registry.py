@@ -8,26 +8,11 @@ import pytest
 
 from cds_service.clinical import concepts as c
 from cds_service.clinical.rules import FAMILIES, UnknownFamily, evaluate_families
-from tests.support.factories import (
-    FakeKnowledge,
-    assessed,
-    b12,
-    check_finding,
-    knowledge,
-    med,
-    mma,
-    problem,
-    record,
-    unreadable_b12,
-)
+from cds_service.knowledge import load_knowledge
+from tests.support.factories import assessed, b12, check_finding, med, mma, problem, record, unreadable_b12
 from tests.support.project import PROJECT
 
 RULES_DIR = PROJECT / "cds_service" / "clinical" / "rules"
-
-
-@pytest.fixture(params=["fake", "real"])
-def kb(request: pytest.FixtureRequest):
-    return knowledge(request.param)
 
 
 SCENARIOS = {
@@ -86,20 +71,20 @@ def test_summaries_stay_under_140_characters_with_long_patient_text(kb):
         assert len(finding.summary) < 140
 
 
-def test_thresholds_come_from_knowledge_not_from_the_code():
+def test_thresholds_come_from_knowledge_not_from_the_code(kb):
     """Moving every B12 cut-off moves every family's decision with it."""
     rec = record(b12(140), problem(c.NEURO_GAIT, 10))
-    default = {f.family for f in evaluate_families(assessed(rec, FakeKnowledge()), FakeKnowledge(), FAMILIES)}
-    raised = FakeKnowledge({"b12-total.deficient-below": 148})
+    default = {f.family for f in evaluate_families(assessed(rec, kb), kb, FAMILIES)}
+    raised = load_knowledge(threshold_overrides={"b12-total.deficient-below": 148})
     moved = {f.family for f in evaluate_families(assessed(rec, raised), raised, FAMILIES)}
     assert "mma-testing" in default and "b12-untreated" not in default
     assert "b12-untreated" in moved and "mma-testing" not in moved
 
 
-def test_windows_come_from_knowledge_not_from_the_code():
+def test_windows_come_from_knowledge_not_from_the_code(kb):
     rec = record(b12(100), problem(c.NEURO_GAIT, 50))
-    assert evaluate_families(assessed(rec, FakeKnowledge()), FakeKnowledge(), ["urgent-neuro-review"])
-    short_window = FakeKnowledge({"window.red-flag-days": 30})
+    assert evaluate_families(assessed(rec, kb), kb, ["urgent-neuro-review"])
+    short_window = load_knowledge(threshold_overrides={"window.red-flag-days": 30})
     assert not evaluate_families(assessed(rec, short_window), short_window, ["urgent-neuro-review"])
 
 

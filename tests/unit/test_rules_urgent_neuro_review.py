@@ -10,33 +10,25 @@ from cds_service.clinical.rules.urgent_neuro_review import evaluate as _urgent_n
 from tests.support.factories import (
     action_keys,
     active_b12,
-    assessed,
     b12,
-    check_finding,
     egfr,
-    knowledge,
     lab,
     med,
     mma,
+    only_finding,
     order,
     problem,
     record,
+    run_rule,
 )
 
 
 def evaluate(rec, kb, hook=None):
-    return _urgent_neuro_review_rule(assessed(rec, kb, hook), kb)
-
-
-@pytest.fixture(params=["fake", "real"])
-def kb(request: pytest.FixtureRequest):
-    return knowledge(request.param)
+    return run_rule(_urgent_neuro_review_rule, rec, kb, hook)
 
 
 def one(rec, kb):
-    findings = evaluate(rec, kb)
-    assert len(findings) == 1, findings
-    finding = check_finding(findings[0], kb)
+    finding = only_finding(evaluate(rec, kb), kb)
     assert finding.indicator is Indicator.CRITICAL
     return finding
 

@@ -45,11 +45,6 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def kb():
-    return load_knowledge()
-
-
 def shipped() -> dict:
     return json.loads(PRODUCT_FILE.read_text(encoding="utf-8"))
 
