@@ -29,6 +29,7 @@ from cds_service.reporting import build_report, report_csv
 from cds_service.storage.cards_store import purge_before
 from cds_service.storage.feedback_store import count_feedback
 from fixtures.build_requests import load_scenarios, request_for_scenario
+from tests.support.fhir import deficient_b12, patient_view_request, searchset
 from tests.support.project import EVALUATION_TIME, PROJECT
 
 NOW = datetime.fromisoformat(EVALUATION_TIME.replace("Z", "+00:00"))
@@ -163,6 +164,37 @@ def test_concurrent_feedback_from_several_processes_loses_nothing(database_url):
         sent = sum(pool.map(_send_feedback, [(database_url, w, per_worker) for w in range(workers)]))
     assert sent == workers * per_worker
     assert count_feedback(app.extensions["b12_cds"].db, "b12-patient-view") == sent
+
+
+def post(client, body, url=URL):
+    return client.post(url, data=json.dumps(body), content_type="application/json")
+
+
+def _override(client, card_uuid, when, url=f"{URL}/feedback"):
+    item = {"card": card_uuid, "outcome": "overridden", "outcomeTimestamp": when}
+    return client.post(url, data=json.dumps({"feedback": [item]}), content_type="application/json")
+
+
+# A regression found in review: this test failed before its fix.
+def test_a_future_override_timestamp_cannot_suppress_for_ever(app_config):
+    body = patient_view_request(labs=searchset(deficient_b12()))
+    early = create_app({**app_config, "SUPPRESSION_DAYS": "b12-untreated=14"}).test_client()
+    card = next(c for c in post(early, body).get_json()["cards"] if c["source"]["topic"]["code"] == "b12-untreated")
+    assert _override(early, card["uuid"], "2099-01-01T00:00:00Z").status_code == 200
+    # the override counts as received now (the wall clock), so 15 days after it the card is back
+    later = (datetime.now().astimezone() + timedelta(days=15)).isoformat()
+    late = create_app({**app_config, "EVALUATION_TIME": later, "SUPPRESSION_DAYS": "b12-untreated=14"})
+    cards = post(late.test_client(), body).get_json()["cards"]
+    assert any(c["extension"][IDENTITY_EXTENSION]["identity"] == card["extension"][IDENTITY_EXTENSION]["identity"]
+               for c in cards)
+
+
+# A regression found in review: this test failed before its fix.
+def test_feedback_sent_to_another_service_does_not_suppress_this_ones_cards(client):
+    body = patient_view_request(labs=searchset(deficient_b12()))
+    card = post(client, body).get_json()["cards"][0]
+    assert _override(client, card["uuid"], EVALUATION_TIME, "/cds-services/b12-order-sign/feedback").status_code == 200
+    assert len(post(client, body).get_json()["cards"]) >= 1
 
 
 # --- pure policy ---------------------------------------------------------------------------------

@@ -107,6 +107,19 @@ def test_order_select_requires_selections_and_draft_orders(client, valid_request
                    "context.selections", "context.draftOrders")
 
 
+# A regression found in review: this test failed before its fix.
+def test_selections_must_name_draft_orders(client):
+    body = patient_view_request()
+    body["hook"] = "order-select"
+    body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": [
+        {"resource": {"resourceType": "MedicationRequest", "id": "d1", "status": "draft",
+                      "subject": {"reference": "Patient/p1"}}}]}
+    body["context"]["selections"] = ["MedicationRequest/not-there"]
+    response = post(client, "/cds-services/b12-order-select", body)
+    assert response.status_code == 400
+    assert "not-there" in response.get_json()["issue"][0]["diagnostics"]
+
+
 def test_unknown_service_is_404(client, valid_request):
     assert_outcome(post(client, "/cds-services/no-such-service", valid_request), 404, "no-such-service")
 
@@ -146,6 +159,25 @@ def test_missing_required_prefetch_without_fhir_server_is_412_naming_keys(client
 def test_operation_outcome_for_a_required_key_is_412(client):
     outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
     assert_outcome(post(client, URL, patient_view_request(labs=outcome)), 412, "'labs'", "error")
+
+
+# A regression found in review: this test failed before its fix.
+def test_an_order_whose_product_cannot_be_read_is_a_412_not_silence(client):
+    body = patient_view_request(labs=searchset(b12_observation(300, "pmol/L", code="14685-2")))
+    body["hook"] = "order-sign"
+    body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": [
+        {"resource": {"resourceType": "MedicationRequest", "id": "d1", "status": "draft", "intent": "order",
+                      "subject": {"reference": "Patient/p1"},
+                      "medicationReference": {"reference": "Medication/not-sent"}}}]}
+    response = post(client, "/cds-services/b12-order-sign", body)
+    assert response.status_code == 412
+    assert "MedicationRequest/d1" in response.get_json()["issue"][0]["diagnostics"]
+    # with the product contained, the same order is checked normally
+    entry = body["context"]["draftOrders"]["entry"][0]["resource"]
+    entry["contained"] = [{"resourceType": "Medication", "id": "m", "code": {"coding": [
+        {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "7646"}]}}]  # omeprazole
+    entry["medicationReference"] = {"reference": "#m"}
+    assert post(client, "/cds-services/b12-order-sign", body).status_code == 200
 
 
 def test_null_and_empty_bundle_mean_no_data_not_missing(client):

@@ -82,3 +82,14 @@ def test_invalid_feedback_is_400_naming_the_field(client, item, fragment):
 def test_empty_feedback_list_is_400(client):
     response = client.post(URL, data=json.dumps({"feedback": []}), content_type="application/json")
     assert response.status_code == 400
+
+
+# A regression found in review: this test failed before its fix.
+# refused before anything is stored, so one database is enough (as before the move: SQLite)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_feedback_with_an_unrepresentable_time_or_overlong_id_is_400(client):
+    def overridden_at(card: str, when: str) -> dict:
+        return {"card": card, "outcome": "overridden", "outcomeTimestamp": when}
+
+    assert send(client, overridden_at("c1", "0001-01-01T00:00:00+05:00")).status_code == 400
+    assert send(client, overridden_at("x" * 129, "2026-11-01T12:00:00Z")).status_code == 400

@@ -54,3 +54,8 @@ def b12_observation(value: float, unit: str | None = "pg/mL", *, patient_id: str
         "effectiveDateTime": date,
         "valueQuantity": quantity,
     }
+
+
+def deficient_b12(**kw: Any) -> dict[str, Any]:
+    """A total B12 of 90 pmol/L ten days before the evaluation time: deficient by any unit's band."""
+    return b12_observation(90, "pmol/L", code="14685-2", date="2026-10-22T09:00:00Z", **kw)
