@@ -42,7 +42,7 @@ B12_STATE = {"urgent-neuro-review", "b12-untreated", "mma-testing", "b12-testing
 DRUG_CARDS = {"folate-without-b12", "nitrous-oxide-risk"}
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 B12_PRODUCTS = {"5514", "11248"}  # hydroxocobalamin (IM), cyanocobalamin (oral)
-FIXTURE_SLUGS = sorted(make_fixtures.PATIENTS)
+FIXTURE_SLUGS = sorted(make_fixtures.build_fixtures().patients)
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 
 

@@ -258,15 +258,26 @@ def test_built_requests_follow_the_hook_files() -> None:
         assert ("selections" in request["context"]) == (s["hook"] == "order-select")
 
 
+def test_the_fixture_builder_keeps_no_state_between_builds() -> None:
+    """Building is a function call: a second build neither sees the first one's patients nor differs from it."""
+    from fixtures import make_fixtures
+
+    first, second = make_fixtures.build_fixtures(), make_fixtures.build_fixtures()
+    assert first.patients is not second.patients and first.scenarios == second.scenarios
+    assert {slug: p.bundle() for slug, p in first.patients.items()} == {
+        slug: p.bundle() for slug, p in second.patients.items()}
+
+
 def test_committed_fixture_files_are_what_the_generator_writes() -> None:
     from fixtures import make_fixtures
     from fixtures.build_requests import build_request
 
+    fixture_set = make_fixtures.build_fixtures()
     on_disk = {p.stem for p in (FIXTURES / "patients").glob("*.json")}
-    assert on_disk == set(make_fixtures.PATIENTS), "run: .venv/bin/python -m fixtures.make_fixtures"
-    for slug, builder in make_fixtures.PATIENTS.items():
+    assert on_disk == set(fixture_set.patients), "run: .venv/bin/python -m fixtures.make_fixtures"
+    for slug, builder in fixture_set.patients.items():
         assert load_patient(slug) == json.loads(json.dumps(builder.bundle())), f"{slug}: regenerate fixtures"
-    assert load_scenarios() == json.loads(json.dumps(make_fixtures.SCENARIOS)), "regenerate scenarios.json"
+    assert load_scenarios() == json.loads(json.dumps(fixture_set.scenarios)), "regenerate scenarios.json"
     for slug, hook in make_fixtures.SHOWCASE:
         path = FIXTURES / "requests" / f"{slug}.{hook}.json"
         (scenario,) = [s for s in SCENARIOS if s["patient"] == slug and s["hook"] == hook]
