@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .card_gate import CardGate, identify
+from .card_gate import CardGate, IdentifiedFinding, identify
 from .cards.builder import build_card
 from .cards.identity import IDENTITY_EXTENSION, identity_extension
 from .clinical.arbitration import arbitrate
@@ -21,7 +21,7 @@ from .clinical.assessment import Assessment, assess
 from .clinical.findings import Finding
 from .clinical.normalize import build_patient_record
 from .clinical.record import PatientRecord
-from .clinical.rules import degraded_families, evaluate_families
+from .clinical.rules import B12_STATE_PRECEDENCE, degraded_families, evaluate_families
 from .errors import InvalidFhirResource, PreconditionFailed
 from .fhir.medication_refs import (
     available_medication_ids,
@@ -92,6 +92,25 @@ def unreadable_subject_drafts(
         if (not selections or ref in selections) and mid is not None and mid not in have:
             out.append(ref)
     return out
+
+
+def rearbitrate_after_suppression(
+    raw: list[Finding], items: list[IdentifiedFinding], shown: list[IdentifiedFinding]
+) -> list[IdentifiedFinding]:
+    """Drug cards shown without the B12-state card they deferred to get their own B12 orders back.
+
+    Arbitration moves B12 orders from a drug card to the B12-state card (4.6 D1). If suppression then
+    hides that B12-state card (overridden recently), the drug card would point to a card that is not
+    there: it is arbitrated again without the hidden card. Identities do not change (arbitration
+    never changes a drug card's evidence).
+    """
+    state = set(B12_STATE_PRECEDENCE)
+    hidden = {i.finding.family for i in items if i not in shown}
+    if not hidden & state or any(i.finding.family in state for i in shown):
+        return shown
+    # the hidden card carried every B12-state finding folded into it: none of them is shown now
+    again = {f.family: f for f in arbitrate([f for f in raw if f.family not in state | hidden])}
+    return [replace(i, finding=again.get(i.finding.family, i.finding)) for i in shown]
 
 
 class Engine:
@@ -190,10 +209,12 @@ class Engine:
         )
         t2 = time.perf_counter()
         assessment = assess(record, self.kb, hook)  # once per request: every family reads it
-        findings = arbitrate(evaluate_families(assessment, self.kb, families or service.families))
+        raw = evaluate_families(assessment, self.kb, families or service.families)
+        findings = arbitrate(raw)
         items = sorted(identify(findings, patient_id), key=lambda i: -i.finding.indicator.rank)
         decisions = self.gate.decide(service.id, items, now) if self.gate else None
         shown = [d.item for d in decisions if d.disposition == "shown"] if decisions is not None else items
+        shown = rearbitrate_after_suppression(raw, items, shown)
         cards = []
         for item in shown:
             card = build_card(item.finding, self.kb, hook=hook, patient_id=patient_id, base_url=base_url)

@@ -39,6 +39,10 @@ LAB_ANALYTES: Final = frozenset(
     }
 )
 
+# Analytes where a lower value is the abnormal one (for the rest, e.g. MMA and homocysteine, higher is):
+# two results at the same time are never decided by their order in the request, the worse one counts.
+LOWER_IS_ABNORMAL: Final = frozenset({EGFR, HAEMOGLOBIN, FOLATE_SERUM, FOLATE_RBC})
+
 # --- Medication classes --------------------------------------------------------------------------
 METFORMIN: Final = "metformin"
 PPI: Final = "proton-pump-inhibitor"

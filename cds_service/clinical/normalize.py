@@ -309,7 +309,12 @@ def _qualitative(res: dict, kb: Knowledge, base: dict[str, Any]) -> LabResult:
     codings = _codings(concept) + [c for i in _list(res.get("interpretation")) for c in _codings(i)]
     coded = [(kb.qualitative_result(c.get("system"), c.get("code")), _str(c.get("display")) or c["code"])
              for c in codings]
+    interpretations = [_dict(i) for i in _list(res.get("interpretation"))]
+    # the flag's own words count too: interpretation.text, or a coding's display with no known code
     texts = [t for t in (_str(concept.get("text")), _str(res.get("valueString"))) if t]
+    texts += [t for i in interpretations for t in [_str(i.get("text"))] + [_str(c.get("display")) for c in
+                                                                          _list(i.get("coding"))
+                                                                          if isinstance(c, dict)] if t]
     found = [hit for hit in coded if hit[0] is not None] + [(kb.qualitative_text(t), t) for t in texts]
     positive, shown = next(((p, label) for p, label in found if p is not None), (None, None))
     value = quantity.get("value")
@@ -410,11 +415,17 @@ def _medication(res: dict, kb: Knowledge, index: dict[str, dict], *, is_draft: b
     concept, ref_display, form_text, ingredients = _medication_concept(res, index)
     codings = _codings(concept)
     classes, shown = _classify(kb, codings, MEDICATION_CLASSES)
+    # A Medication may state its content only in its ingredients (a local product name, an ingredient
+    # coded RxNorm cyanocobalamin): those codes count like the product's own (4.6 D3).
+    ingredient_codings = [c for i in ingredients for c in _codings(_dict(i.get("itemCodeableConcept")))]
+    from_ingredients, ingredient_shown = _classify(kb, ingredient_codings, MEDICATION_CLASSES)
+    classes, shown = classes | from_ingredients, shown or ingredient_shown
     text = _str(_dict(concept).get("text")) or ref_display or next((_str(c.get("display")) for c in codings), None)
     # The product name can name ingredients the codes do not (a combined contraceptive coded only by its
     # levomefolate ingredient); classes found only by name make the whole exposure 'matched by name'.
     named, generic, excluded = frozenset[str](), frozenset[str](), frozenset[str]()
-    for candidate in [text, ref_display] + [_str(c.get("display")) for c in codings]:
+    ingredient_names = [_str(_dict(i.get("itemCodeableConcept")).get("text")) for i in ingredients]
+    for candidate in [text, ref_display] + [_str(c.get("display")) for c in codings] + ingredient_names:
         match = kb.medication_name_match(candidate)
         named, generic, excluded = named | match.classes, generic | match.by_ingredient, excluded | match.excluded
     by_name = named - classes  # classes only the name states: 'brand' when no ingredient name stated them
@@ -489,16 +500,44 @@ def _unit_strength(
 
 
 def _name_strength(kb: Knowledge, name: str | None, wanted: str | None) -> dose.StrengthInfo | None:
-    """The strength a product name states for the dose-deciding ingredient ("... / cyanocobalamin 1 mg / ...")."""
+    """The strength a product name states for the dose-deciding ingredient.
+
+    "... / cyanocobalamin 1 mg / ..." reads the part naming it; several parts naming it (mecobalamin
+    0.6 mg / vitamin B12 0.6 mg) add up, as the product table does; "cyanocobalamin-folic acid
+    0.025-1 mg" maps the hyphen-joined strengths onto the hyphen-joined ingredients in order. When the
+    ingredient cannot be told apart, nothing is guessed.
+    """
     if not name:
         return None
-    parts = _NAME_PARTS.split(_RXNORM_BRAND.sub("", name))
+    name = _RXNORM_BRAND.sub("", name)
+    hyphenated = dose.hyphenated_strengths(name)
+    if hyphenated is not None:
+        return _positional_strength(kb, name, hyphenated, wanted)
+    parts = _NAME_PARTS.split(name)
     if len(parts) == 1:
         return dose.strength_from_name(name)
     if wanted is None:
         return None
-    matching = [p for p in parts if wanted in kb.medication_classes_for_text(p)]
-    return dose.strength_from_name(matching[0]) if len(matching) == 1 else None
+    strengths = [dose.strength_from_name(p) for p in parts if wanted in kb.medication_classes_for_text(p)]
+    if not strengths or any(s is None or s.strength_mg is None for s in strengths):
+        return None
+    if len({s.strength_per for s in strengths if s is not None}) != 1:
+        return None
+    total = sum(s.strength_mg for s in strengths if s is not None and s.strength_mg is not None)
+    return dose.Strength(round(total, 9), strengths[0].strength_per)  # type: ignore[union-attr]
+
+
+def _positional_strength(
+    kb: Knowledge, name: str, strengths: list[float], wanted: str | None
+) -> dose.StrengthInfo | None:
+    """'cyanocobalamin-folic acid 0.025-1 mg': the k-th ingredient before the numbers has the k-th strength."""
+    head = re.split(r"\d", name, maxsplit=1)[0]
+    ingredients = [part.strip() for part in head.split("-")]
+    if wanted is None or len(ingredients) != len(strengths):
+        return None
+    picked = [mg for part, mg in zip(ingredients, strengths, strict=True)
+              if wanted in kb.medication_classes_for_text(part)]
+    return dose.Strength(round(sum(picked), 9), "unit") if picked else None
 
 
 def _medication_period(res: dict, rt: str) -> tuple[datetime | None, datetime | None]:

@@ -189,17 +189,21 @@ class PatientRecord:
             if r.analyte in wanted
             and (since is None or (r.effective is not None and since <= r.effective <= self.as_of + FUTURE_SKEW))
         ]
-        return sorted(picked, key=lambda r: (r.effective is not None, r.effective), reverse=True)
+        # ties on time break on the reference, so the order of resources in a request never matters
+        return sorted(picked, key=lambda r: (r.effective is not None, r.effective, r.source_ref), reverse=True)
 
     def medications_in(self, classes: Iterable[str], *, drafts: bool | None = None) -> list[MedicationExposure]:
-        """Medications of any of these classes; drafts=True/False filters to draft orders or not."""
+        """Medications of any of these classes (drafts=True/False: draft orders or not), by reference."""
         wanted = set(classes)
-        return [
+        picked = [
             m
             for m in self.medications
             if m.classes & wanted and (drafts is None or m.is_draft == drafts)
         ]
+        return sorted(picked, key=lambda m: m.source_ref)
 
     def problems_in(self, classes: Iterable[str]) -> list[Problem]:
+        """Problems of any of these classes, oldest first (then by reference): never in request order."""
         wanted = set(classes)
-        return [p for p in self.problems if p.classes & wanted]
+        picked = [p for p in self.problems if p.classes & wanted]
+        return sorted(picked, key=lambda p: (p.first_noted is None, p.first_noted or self.as_of, p.source_ref))

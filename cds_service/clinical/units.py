@@ -47,26 +47,40 @@ class Strength:
     strength_per: Literal["unit", "mL"]
 
 
-# "1000 MCG", "0.4 MG", "1 MG/ML", "5mg/mL", "1,000 mcg": a mass, optionally per mL, in a product name.
+_MASS_WORDS = r"mg|mcg|ug|\u00b5g|\u03bcg|micrograms?|milligrams?|g"
+# "1000 MCG", "0.4 MG", "1 MG/ML", "5mg/mL", "1,000 mcg", "1000 micrograms": a mass, optionally per mL.
 _NAME_STRENGTH = re.compile(
-    r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(mg|mcg|ug|\u00b5g|\u03bcg|g)\b(\s*/\s*(?:1\s*)?ml\b)?",
+    rf"(?<![\w.\-])(\d{{1,3}}(?:,\d{{3}})+|\d+(?:\.\d+)?)\s*({_MASS_WORDS})\b(\s*/\s*(?:1\s*)?ml\b)?",
     re.IGNORECASE,
 )
+# "0.025-1 mg", "0.5-2.5-25 mg": one strength per hyphen-joined ingredient of a combination name.
+_HYPHENATED_STRENGTHS = re.compile(
+    rf"(?<![\w.])(\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)+)\s*({_MASS_WORDS})\b", re.IGNORECASE
+)
+
+
+def _mg(value: str, unit: str) -> float:
+    return float(value.replace(",", "")) * _MASS_TO_MG[unit.lower()]
+
+
+def hyphenated_strengths(text: str | None) -> list[float] | None:
+    """The strengths of "cyanocobalamin-folic acid 0.025-1 mg tablet", in ingredient order (mg)."""
+    match = _HYPHENATED_STRENGTHS.search(text or "")
+    if match is None:
+        return None
+    return [_mg(v, match.group(2)) for v in match.group(1).split("-")]
 
 
 def strength_from_name(text: str | None) -> Strength | None:
     """The one strength an RxNorm-style product name states ("cyanocobalamin 1000 MCG Oral Tablet").
 
     Clinical-reference 4.6 D3: when the dosage instructions are missing, the name is read. A name with
-    two different strengths (a combination, "folic acid 1 MG / cyanocobalamin 0.5 MG") or none is not
-    guessed at: None.
+    two different strengths (a combination, "folic acid 1 MG / cyanocobalamin 0.5 MG", or the
+    hyphenated "0.025-1 mg" of a local combination name) or none is not guessed at: None.
     """
-    if not text:
+    if not text or _HYPHENATED_STRENGTHS.search(text):
         return None
-    found = {
-        (float(value.replace(",", "")) * _MASS_TO_MG[unit.lower()], "mL" if per_ml else "unit")
-        for value, unit, per_ml in _NAME_STRENGTH.findall(text)
-    }
+    found = {(_mg(value, unit), "mL" if per_ml else "unit") for value, unit, per_ml in _NAME_STRENGTH.findall(text)}
     if len(found) != 1:
         return None
     mg, per = found.pop()

@@ -60,6 +60,7 @@ REQUIRED_THRESHOLD_KEYS: tuple[str, ...] = (
     "policy.exclude-contraceptive-levomefolate",
     "policy.lab-offers-b12-with-metabolites",
     "dose.b12-cyanide-antidote-min-mg",
+    "dose.b12-cyanide-antidote-min-mg-per-ml",
     "dose.parenteral-b12-trace-max-mg",
 )
 REQUIRED_CITATION_IDS: tuple[str, ...] = (

@@ -241,3 +241,20 @@ def test_a_late_older_override_does_not_shorten_suppression(database_url):
     override(client, card, when=NOW)
     override(client, card, "action-completed", when=NOW - timedelta(days=10))  # delivered late
     assert call(client) == []
+
+
+def test_a_drug_card_gets_its_b12_orders_back_when_the_b12_card_it_deferred_to_is_suppressed(database_url):
+    """Arbitration moves B12 orders to the B12-state card (4.6 D1); if suppression hides that card,
+    the folate card must not point to a card the clinician no longer sees."""
+    case = next(s for s in load_scenarios() if s["patient"] == "r2-folate-chronic-neuropathy"
+                and s["hook"] == "patient-view")
+    client = app_for(database_url, SUPPRESSION_DAYS="urgent-neuro-review=7").test_client()
+    first = {c["source"]["topic"]["code"]: c for c in call(client, request_for_scenario(case))}
+    assert set(first) == {"urgent-neuro-review", "folate-without-b12"}
+    assert "suggestions" not in first["folate-without-b12"]  # its B12 orders are on the urgent card
+    override(client, first["urgent-neuro-review"])
+    second = {c["source"]["topic"]["code"]: c for c in call(client, request_for_scenario(case))}
+    assert set(second) == {"folate-without-b12"}
+    labels = [s["label"] for s in second["folate-without-b12"].get("suggestions", [])]
+    assert any("hydroxocobalamin" in label for label in labels), labels
+    assert "offered there, once" not in second["folate-without-b12"]["detail"]

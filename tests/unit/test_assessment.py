@@ -15,7 +15,7 @@ from cds_service.clinical.assessment import assess
 from cds_service.clinical.normalize import build_patient_record
 from cds_service.clinical.rules.cover import read_b12_product
 from cds_service.clinical.units import format_mg, strength_from_name, strength_from_ratio
-from tests.support.factories import b12, med, order, problem, record
+from tests.support.factories import b12, med, mma, order, problem, record
 from tests.support.project import PROJECT
 
 RULES = PROJECT / "cds_service" / "clinical" / "rules"
@@ -89,7 +89,8 @@ def test_an_unknown_hook_is_a_programming_error(kb):
         ("folic acid 0.4 MG Oral Tablet", 0.4, "unit"),
         ("hydroxocobalamin 1 MG/ML Injectable Solution", 1.0, "mL"),
         ("Cyanocobalamin 1,000 mcg tab", 1.0, "unit"),
-        ("Vitamin B12 50 microgram", None, None),  # 'microgram' spelled out is not in the RxNorm grammar
+        ("Vitamin B12 50 microgram tablets", 0.05, "unit"),  # local spelling, spelled out
+        ("cyanocobalamin-folic acid 0.025-1 mg tablet", None, None),  # hyphen-joined: per ingredient, see normalize
         ("folic acid 1 MG / cyanocobalamin 0.5 MG Oral Tablet", None, None),  # two strengths: not guessed
         ("Vitamin B12 tablets", None, None),  # the '12' of B12 is no strength
     ],
@@ -243,3 +244,32 @@ def test_a_newer_day_still_wins_over_an_older_more_abnormal_result(kb):
 def test_coded_pernicious_anaemia_is_an_autoimmune_cause(kb):
     rec = record(b12(400), problem({c.PERNICIOUS_ANAEMIA, c.B12_DEFICIENCY}, 400))
     assert len(assess(rec, kb).autoimmune_cause) == 1
+
+
+# --- review findings (2026-12): product names and routes as EHRs write them ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "counts"),
+    [
+        ("cyanocobalamin-folic acid 0.025-1 mg tablet", False),  # 25 micrograms B12, not 1 mg
+        ("cyanocobalamin-folic acid-pyridoxine 0.5-2.5-25 mg tablet", False),  # 0.5 mg, not 25 mg
+        ("Vitamin B12 1000mcg tablets", True),  # plural form word is still oral
+        ("methylcobalamin 5000 MCG ODT", True),
+        ("cyanocobalamin 1000 microgram tablet", True),
+        ("cyanocobalamin 1mg/ml inj", True),
+        ("hydroxocobalamin 25 MG/ML Injectable Solution", False),  # reconstituted cyanide antidote
+        ("mecobalamin 0.6 MG / Vitamin B 12 0.6 MG Sublingual Tablet", True),  # parts add up, as by code
+    ],
+)
+def test_b12_product_names_are_read_as_written(kb, name, counts):
+    rec = build_patient_record([_statement(name)], kb, patient_id="p1", as_of=AS_OF)
+    b12_products = [m for m in rec.medications if c.B12_REPLACEMENT in m.classes]
+    reading = read_b12_product(b12_products[0], kb) if b12_products else None
+    assert (reading is not None and reading.counts) is counts, (name, reading)
+
+
+def test_same_day_mma_results_use_the_more_abnormal_one_whatever_their_order(kb):
+    low, high = mma(0.2, 20), mma(0.9, 20)
+    for items in ((low, high), (high, low)):
+        assert assess(record(b12(200, 30), *items), kb).mma_latest.result is high

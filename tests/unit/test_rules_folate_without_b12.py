@@ -204,3 +204,11 @@ def test_contraceptives_with_levomefolate_and_leucovorin_rescue_are_excluded(kb,
 
 def test_a_stopped_folate_gives_no_card(kb):
     assert evaluate(record(folic(active=False, end_days_ago=10)), kb) == []
+
+
+def test_no_oral_b12_is_offered_when_nitrous_oxide_is_ordered_with_the_folate(kb):
+    """Nitrous oxide inactivates B12 (Paris 2023): only IM replacement, whether the exposure is past or
+    is being ordered in the same signing (review finding 2026-12)."""
+    rec = record(b12(100), med(c.FOLIC_ACID, draft=True, dose_mg=5), med(c.NITROUS_OXIDE_DRUG, draft=True))
+    keys = action_keys(one(rec, kb))
+    assert "hydroxocobalamin-im" in keys and "cyanocobalamin-oral" not in keys

@@ -242,3 +242,9 @@ def test_in_an_order_hook_a_b12_replacement_order_alone_does_not_make_it_speak(k
 
 def test_no_neuro_symptoms_means_no_card(kb):
     assert evaluate(record(b12(50), N2O, problem(c.NEURO_SENSORY, 10, active=False)), kb) == []
+
+
+def test_the_urgent_referral_names_nitrous_oxide_only_where_the_record_has_it(kb):
+    finding = one(record(med(c.FOLIC_ACID, dose_mg=5), problem(c.NEURO_SENSORY, 400)), kb)  # R3-D, no N2O
+    referral = next(a for a in finding.actions if a.kind == "referral")
+    assert "nitrous" not in kb.orderables[referral.key].text.lower()

@@ -41,6 +41,7 @@ from .common import (
     unique_evidence,
 )
 from .cover import cover_evidence
+from .mma import homocysteine_caveats
 from .neuro import neuro_thresholds
 
 if TYPE_CHECKING:
@@ -79,6 +80,10 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
     evidence.extend(f.evidence for f in a.risk.factors)
     if trigger == "B-MCV":
         evidence.extend(a.haematology.evidence)
+    evidence.extend(a.hcy_evidence(kb))  # 4.6 D6
+    raised_mma = a.mma_latest is not None and a.mma_latest.supports_deficiency
+    if a.mma_latest is not None and raised_mma:
+        evidence.append(a.mma_latest.evidence(kb))
     if a.cover.products:
         evidence.extend(cover_evidence(a.cover, kb, drafts_reviewed=False))
     if a.pregnant:
@@ -107,7 +112,9 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
     actions = tuple(
         ProposedAction("order-lab", key) for key in keys if key in kb.orderables and not has_open_order(record, key)
     )
-    caveats: list[str] = []
+    caveats: list[str] = list(homocysteine_caveats(a.homocysteine, a.renal, kb))
+    if raised_mma:
+        caveats.append("MMA is already raised: with symptoms, treat as possible B12 deficiency without waiting.")
     if a.pregnant:
         caveats.append("Pregnancy: total B12 falls physiologically, so active B12 is suggested (NICE NG239).")
     return [
@@ -128,12 +135,14 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
 
 def _summary(a: Assessment, trigger: str, symptoms: tuple[Problem, ...], risks: list[str]) -> str:
     test = "active B12" if a.pregnant else "B12"
+    # read from the record: an old result exists but is outside the look-back, or there is none at all
+    none = "no recent B12" if a.b12.stale or a.b12.uninterpretable else "no B12 result"
     if trigger == "B-MCV":
-        return f"Macrocytosis and no recent B12: check {test} and folate"
-    symptom = symptoms[0].code.display or "Neurological symptom"
+        return f"Macrocytosis and {none}: check {test} and folate"
+    symptom = short(symptoms[0].code.display or "Neurological symptom")
     if trigger == "B-SYM-RISK":
-        return f"{symptom} with {sentence_case(short(risks[0]))} and no B12 result: check {test}"
-    return f"{symptom} and no recent B12 result: check {test}"
+        return f"{symptom} with {sentence_case(short(risks[0]))} and {none}: check {test}"
+    return f"{symptom} and {none}: check {test}"
 
 
 def _rationale(trigger: str, with_metabolites: bool, pregnant: bool, metformin: bool) -> tuple[str, ...]:

@@ -39,6 +39,7 @@ from ..concepts import B12_ACTIVE, B12_TOTAL, IF_ANTIBODY, PERNICIOUS_ANAEMIA, P
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
 from .b12_status import B12Assessment, b12_summary_text
 from .common import (
+    UNINTERPRETABLE_B12_CAVEAT,
     KnowledgeView,
     absence,
     active_problems,
@@ -126,7 +127,7 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
         caveats.extend(mma.renal.caveats(kb))
     caveats.extend(homocysteine_caveats(a.homocysteine, a.renal, kb))
     if b12.uninterpretable:
-        caveats.append("Another B12 result could not be interpreted (unit missing or not recognised).")
+        caveats.append(UNINTERPRETABLE_B12_CAVEAT)
 
     return [
         Finding(
@@ -166,7 +167,7 @@ def _rationale(a: Assessment, trigger: str, pregnancy: bool) -> tuple[str, ...]:
         "(NICE NG239), whatever the current B12 level.",
     }.get(trigger, "The latest valid B12 is in the deficient band (NICE NG239).")
     if a.cover.uncounted:
-        first += " The B12 products on record do not count as replacement as recorded: confirm the dose."
+        first += " The B12 products on record do not count as current replacement (see why in the table)."
     else:
         first += " No B12 product is on record."
     if a.neuro.any:

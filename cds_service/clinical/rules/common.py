@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from ..concepts import PREGNANCY
+from ..concepts import LOWER_IS_ABNORMAL, PREGNANCY
 from ..findings import EvidenceItem, ThresholdApplied
 from ..record import FUTURE_SKEW, LabResult, MedicationExposure, OrderFact, PatientRecord, Problem
 
@@ -91,10 +91,16 @@ def usable_results(
 
 
 def latest_interpretable(record: PatientRecord, analyte: str, within: datetime | None) -> LabResult | None:
-    for result in usable_results(record, [analyte], within):
-        if result.interpretable:
-            return result
-    return None
+    """The newest interpretable result; of several on that day, the most abnormal (never request order)."""
+    results = [r for r in usable_results(record, [analyte], within) if r.interpretable]
+    if not results or results[0].effective is None:
+        return results[0] if results else None
+    day = results[0].effective.date()
+    same_day = [r for r in results if r.effective is not None and r.effective.date() == day and r.value is not None]
+    if len(same_day) <= 1:
+        return results[0]
+    worst = min if analyte in LOWER_IS_ABNORMAL else max
+    return worst(same_day, key=lambda r: (r.value, r.source_ref))
 
 
 def active_problems(record: PatientRecord, classes: Iterable[str]) -> list[Problem]:
@@ -312,6 +318,9 @@ _INPUT_NAMES = {
     "procedures": "procedures",
     "serviceRequests": "open lab orders and referrals",
 }
+
+
+UNINTERPRETABLE_B12_CAVEAT = "A B12 result could not be interpreted (unit missing or not recognised): see evidence."
 
 
 def record_caveats(record: PatientRecord, evidence: Iterable[EvidenceItem]) -> tuple[str, ...]:

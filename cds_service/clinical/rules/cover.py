@@ -26,7 +26,7 @@ from ..concepts import B12_REPLACEMENT, FOLATE_THERAPY_CLASSES, HORMONAL_CONTRAC
 from ..findings import EvidenceItem
 from ..record import MedicationExposure, PatientRecord
 from ..units import format_mg
-from .common import NOT_TAKEN_STATUSES, KnowledgeView, absence, days, medication_evidence, taken
+from .common import NOT_TAKEN_STATUSES, KnowledgeView, absence, days, medication_evidence, taken, window_text
 
 
 def exposure_interval(med: MedicationExposure, as_of: datetime) -> tuple[datetime, datetime] | None:
@@ -65,8 +65,12 @@ def read_b12_product(med: MedicationExposure, kb: KnowledgeView) -> ProductReadi
     minimum = kb.value("dose.oral-b12-replacement-min-mg")
     antidote = kb.value("dose.b12-cyanide-antidote-min-mg")
     per_unit = med.unit_strength_mg if med.strength_per == "unit" else None
-    if any(v is not None and v >= antidote for v in (med.daily_dose_mg, per_unit)):
-        return ProductReading(med, False, f"{format_mg(antidote)} or more: cyanide-antidote strength, not replacement")
+    per_ml = med.unit_strength_mg if med.strength_per == "mL" else None
+    antidote_per_ml = kb.value("dose.b12-cyanide-antidote-min-mg-per-ml")
+    if any(v is not None and v >= antidote for v in (med.daily_dose_mg, per_unit)) or (
+        per_ml is not None and per_ml >= antidote_per_ml
+    ):
+        return ProductReading(med, False, "cyanide-antidote strength, not replacement")
     if med.route == "parenteral":
         trace = kb.value("dose.parenteral-b12-trace-max-mg")
         if med.strength_per == "mL" and med.unit_strength_mg is not None and med.unit_strength_mg < trace:
@@ -180,7 +184,12 @@ def cover_evidence(cover: Cover, kb: KnowledgeView, *, drafts_reviewed: bool) ->
     items = [
         medication_evidence(p.med, f"B12 replacement: {p.reading}") for p in cover.products if p.med in cover.all
     ]
-    items += [medication_evidence(p.med, f"not counted as cover: {p.reading}") for p in cover.uncounted]
+    window = window_text(kb, "window.cover-recent-days")
+    items += [
+        medication_evidence(p.med, f"not counted as cover: not taken in the last {window}" if p.counts
+                            else f"not counted as cover: {p.reading}")
+        for p in cover.uncounted
+    ]
     if not items:
         where = "the medication orders and statements received" + (" or the draft orders" if drafts_reviewed else "")
         items.append(absence("B12 replacement", f"no B12 product in {where}"))

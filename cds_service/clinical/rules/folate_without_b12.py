@@ -27,6 +27,7 @@ from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
 from ..record import MedicationExposure, PatientRecord
 from .b12_status import b12_summary_text
 from .common import (
+    UNINTERPRETABLE_B12_CAVEAT,
     KnowledgeView,
     active_problems,
     applied,
@@ -128,7 +129,7 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
             evidence=unique_evidence(evidence),
             thresholds=unique(thresholds),
             citations=unique(citations),
-            actions=_actions(record, kb, ctx, neuro, bool(pregnancies)),
+            actions=_actions(record, kb, ctx, neuro, bool(pregnancies), bool(a.subjects.nitrous_oxide)),
             caveats=_caveats(record, kb, ctx, evidence),
             subject_refs=tuple(m.source_ref for m in subjects) if ctx.on_drafts else (),
         )
@@ -167,8 +168,10 @@ def _rationale(ctx: FolateContext, neuro: NeuroPicture, methotrexate: bool) -> t
 
 
 def _actions(
-    record: PatientRecord, kb: KnowledgeView, ctx: FolateContext, neuro: NeuroPicture, pregnant: bool
+    record: PatientRecord, kb: KnowledgeView, ctx: FolateContext, neuro: NeuroPicture, pregnant: bool,
+    n2o_ordered: bool,
 ) -> tuple[ProposedAction, ...]:
+    """B12 tests and treatment; IM only after nitrous oxide, past or being ordered now (Paris 2023)."""
     actions: list[ProposedAction] = []
     if ctx.b12.index is None:
         test = B12_ACTIVE if pregnant else B12_TOTAL
@@ -180,7 +183,7 @@ def _actions(
         actions.append(ProposedAction("order-medication", HYDROXOCOBALAMIN_IM_NEURO))
     else:
         actions.append(ProposedAction("order-medication", HYDROXOCOBALAMIN_IM))
-        if not ctx.n2o:
+        if not ctx.n2o and not n2o_ordered:
             actions.append(ProposedAction("order-medication", CYANOCOBALAMIN_ORAL))
     return tuple(a for a in actions if a.kind == "advice" or a.key in kb.orderables)
 
@@ -190,9 +193,7 @@ def _caveats(
 ) -> tuple[str, ...]:
     caveats: list[str] = []
     if ctx.b12.uninterpretable:
-        caveats.append(
-            "A B12 result could not be interpreted (unit missing or not recognised): see evidence."
-        )
+        caveats.append(UNINTERPRETABLE_B12_CAVEAT)
     if ctx.mma is not None and ctx.mma.raised:
         caveats.extend(ctx.mma.renal.caveats(kb))
     return tuple(caveats) + record_caveats(record, evidence)

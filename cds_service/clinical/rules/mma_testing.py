@@ -29,6 +29,7 @@ from ..concepts import (
     ATROPHIC_GASTRITIS,
     AUTOIMMUNE_ENDOCRINE,
     B12_ACTIVE,
+    B12_TOTAL,
     EGFR,
     HOMOCYSTEINE,
     IF_ANTIBODY,
@@ -40,6 +41,7 @@ from ..concepts import (
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
 from .b12_status import b12_summary_text
 from .common import (
+    UNINTERPRETABLE_B12_CAVEAT,
     KnowledgeView,
     absence,
     active_problems,
@@ -159,7 +161,7 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
     if b12.pregnant and b12.index_is_total:
         caveats.append("Pregnancy: total B12 falls physiologically; active B12 is the preferred test (NICE NG239).")
     if b12.uninterpretable:
-        caveats.append("A B12 result could not be interpreted (unit missing or not recognised): see evidence.")
+        caveats.append(UNINTERPRETABLE_B12_CAVEAT)
     if risk.n2o_exposed and not a.order_hook:
         caveats.append("Nitrous oxide given as procedural analgesia cannot be told apart from misuse in coded data.")
 
@@ -249,6 +251,8 @@ def _actions(
         has_active = usable_results(record, [B12_ACTIVE], since(record, kb, "window.b12-lookback-days"))
         if not has_active:
             keys.append(B12_ACTIVE)
+    if a.b12.status == "none":
+        keys.append(B12_ACTIVE if a.pregnant else B12_TOTAL)  # the rationale asks for it: offer it
     if not ("R1-P" in triggers and a.b12.status == "deficient") or "R1-C" in triggers:
         keys.append(MMA)
     if "R1-C" in triggers:

@@ -14,7 +14,7 @@ HYDROXOCOBALAMIN_IM: Final = "hydroxocobalamin-im"
 HYDROXOCOBALAMIN_IM_NEURO: Final = "hydroxocobalamin-im-neuro"
 CYANOCOBALAMIN_ORAL: Final = "cyanocobalamin-oral"
 NEUROLOGY_URGENT: Final = "neurology-urgent"  # same-day: spinal cord or red-flag findings
-NEUROLOGY_URGENT_NEUROPATHY: Final = "neurology-urgent-neuropathy"  # isolated sensory symptoms (4.6 D7)
+NEUROLOGY_URGENT_NEUROPATHY: Final = "neurology-urgent-neuropathy"  # no spinal-cord or red-flag finding (D7)
 
 # Advice keys: no order, rendered in the card detail from the card wording data.
 ADVICE_N2O_ABSTINENCE: Final = "advice-n2o-abstinence"

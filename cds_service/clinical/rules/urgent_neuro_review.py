@@ -32,6 +32,7 @@ from ..concepts import B12_ACTIVE, B12_TOTAL, FOLATE_SERUM, HOMOCYSTEINE, MMA
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
 from .b12_status import b12_summary_text
 from .common import (
+    UNINTERPRETABLE_B12_CAVEAT,
     KnowledgeView,
     applied,
     has_open_order,
@@ -145,9 +146,7 @@ def evaluate(a: Assessment, kb: KnowledgeView) -> list[Finding]:
         caveats.extend(mma.renal.caveats(kb))
     caveats.extend(homocysteine_caveats(hcy, a.renal, kb))
     if b12.uninterpretable:
-        caveats.append(
-            "A B12 result could not be interpreted (unit missing or not recognised): see evidence."
-        )
+        caveats.append(UNINTERPRETABLE_B12_CAVEAT)
 
     return [
         Finding(
