@@ -7,6 +7,7 @@ from typing import Any
 
 SEARCH_KEYS = ("labs", "conditions", "medicationRequests", "medicationStatements", "procedures", "serviceRequests")
 OMIT = object()  # a prefetch key passed as OMIT is left out of the request
+PHI_PROBE_ID = "Jane-Doe-1960-05-01"  # a service id a client could send: never a metric label
 
 
 def empty_searchset() -> dict[str, Any]:
