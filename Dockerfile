@@ -1,4 +1,15 @@
 # b12-neuro-cds: CDS Hooks 2.0 service. Same entry point as `scripts/run.sh` (b12-cds serve).
+# Two stages: build the wheel (hooks/ and openapi.yaml ship inside it as package data), then install
+# only that wheel, not an editable checkout: the image runs what `pip install .` gives any user.
+FROM python:3.11-slim AS build
+
+ENV PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY pyproject.toml README.md openapi.yaml ./
+COPY hooks ./hooks
+COPY cds_service ./cds_service
+RUN pip wheel --no-deps --wheel-dir /dist .
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -8,11 +19,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CDS_DATABASE_URL=sqlite:////data/b12-cds.db
 
 WORKDIR /app
-COPY pyproject.toml README.md openapi.yaml ./
-COPY cds_service ./cds_service
-COPY hooks ./hooks
+COPY --from=build /dist /dist
 # The postgres extra: several replicas share one PostgreSQL (deploy/kubernetes, docs/deployment.md).
-RUN pip install -e ".[postgres]" \
+RUN pip install "$(find /dist -name 'b12_neuro_cds-*.whl')[postgres]" \
+    && rm -rf /dist \
     && useradd --system --uid 10001 --home-dir /app cds \
     && mkdir -p /data && chown cds /data
 

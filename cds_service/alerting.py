@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .clinical.findings import Finding
+from .config import parse_suppression_days
+from .startup import StartupError
 
 DEFAULT_SUPPRESSION_DAYS: dict[str, int] = {
     "mma-testing": 30,
@@ -25,8 +27,8 @@ DEFAULT_SUPPRESSION_DAYS: dict[str, int] = {
 }
 
 
-class PolicyError(ValueError):
-    """CDS_SUPPRESSION_DAYS is malformed; the message says which entry."""
+class PolicyError(StartupError):
+    """CDS_SUPPRESSION_DAYS names an unknown card family (its format is checked with the settings)."""
 
 
 @dataclass(frozen=True)
@@ -35,17 +37,17 @@ class SuppressionPolicy:
 
     @classmethod
     def parse(cls, text: str, families: Sequence[str]) -> SuppressionPolicy:
-        """'family=days,family=days' over the defaults; unknown families are refused (typos)."""
-        days = dict(DEFAULT_SUPPRESSION_DAYS)
-        for part in (p.strip() for p in text.split(",") if p.strip()):
-            family, _, value = part.partition("=")
-            family = family.strip()
+        """'family=days,family=days' (CDS_SUPPRESSION_DAYS) over the defaults."""
+        return cls.over_defaults(parse_suppression_days("CDS_SUPPRESSION_DAYS", text), families)
+
+    @classmethod
+    def over_defaults(cls, overrides: Mapping[str, int], families: Sequence[str]) -> SuppressionPolicy:
+        """The defaults with a site's days per family (Settings.suppression_days); unknown families
+        are refused, since a typo would otherwise silently keep the default."""
+        for family in overrides:
             if family not in families:
                 raise PolicyError(f"CDS_SUPPRESSION_DAYS: unknown card family '{family}'")
-            if not value.strip().isdigit() or int(value) > 365:
-                raise PolicyError(f"CDS_SUPPRESSION_DAYS: '{part}' needs a whole number of days (0-365)")
-            days[family] = int(value)
-        return cls(days)
+        return cls({**DEFAULT_SUPPRESSION_DAYS, **overrides})
 
     def window(self, family: str) -> timedelta:
         return timedelta(days=self.days_by_family.get(family, 0))

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from .errors import ServiceError
+from .startup import StartupError
 
 
 def default_workers() -> int:
@@ -54,7 +55,12 @@ def serve(host: str, port: int, workers: int) -> None:
 
     from . import create_app
 
-    app = create_app()  # fail fast in the master: a broken service file never forks workers
+    try:
+        app = create_app()  # fail fast in the master: a broken service file never forks workers
+    except BaseException:
+        if created:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        raise
     metrics_port = app.extensions["b12_cds"].settings.metrics_port
 
     def when_ready(_arbiter: Any) -> None:
@@ -259,6 +265,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_token.add_argument("--at", help="check as of this instant (ISO 8601), e.g. a captured token's iat")
     p_token.add_argument("--no-fetch", action="store_true", help="never download JWK Sets (configured keys only)")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except StartupError as exc:
+        # A setting or data file to fix, named in the message: one line, no traceback (startup.py).
+        print(f"b12-cds: cannot start: {exc.one_line()}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         serve(args.host, args.port, args.workers)
         return 0

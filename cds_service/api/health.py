@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, send_file
 
 from ..app_state import state
-from ..config import PROJECT_DIR
+from ..config import OPENAPI_FILE
 from ..storage.db import database_reachable
 from .http_json import json_response
 
@@ -33,4 +33,4 @@ def readyz() -> Response:
 
 @bp.get("/openapi.yaml")
 def openapi() -> Response:
-    return send_file(PROJECT_DIR / "openapi.yaml", mimetype="application/yaml")
+    return send_file(OPENAPI_FILE, mimetype="application/yaml")

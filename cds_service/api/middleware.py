@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 
 from flask import Flask, Response, g, request
 
@@ -16,8 +17,8 @@ CORS_ALLOW_HEADERS = "Authorization, Content-Type"
 CORS_ALLOW_METHODS = "GET, POST, OPTIONS"
 
 
-def install_middleware(app: Flask, cors_origins: str) -> None:
-    allowed = {o.strip() for o in cors_origins.split(",") if o.strip()}
+def install_middleware(app: Flask, cors_origins: Iterable[str]) -> None:
+    allowed = set(cors_origins)
     allow_any = "*" in allowed
 
     @app.before_request

@@ -2,21 +2,25 @@
 
 The wording lives in `wording.json` next to this module so that a clinical reviewer can change what a
 card says without touching code, and so the override reasons of every family sit side by side.
-Loaded and checked once; a broken file fails at import of the first card, naming the field.
+Loaded and checked once at start-up (`create_app`), cross-checked against the rule families: a broken
+file, or a family without wording, stops start-up with one line naming the file and the field.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..startup import StartupError
+
 WORDING_FILE = Path(__file__).with_name("wording.json")
 
 
-class WordingError(ValueError):
+class WordingError(StartupError):
     """wording.json is missing a field or holds an empty value."""
 
 
@@ -72,11 +76,18 @@ def _texts(data: dict[str, Any], key: str) -> dict[str, str]:
     return {k: _text(block, k, key) for k in block}
 
 
-def parse_wording(data: dict[str, Any]) -> Wording:
+def parse_wording(data: Any) -> Wording:
+    if not isinstance(data, dict):
+        raise WordingError(f"{WORDING_FILE.name}: must be a JSON object")
     systems = _texts(data, "code_systems")
     families: dict[str, FamilyWording] = {}
-    for code, block in (data.get("families") or {}).items():
+    blocks = data.get("families")
+    if not isinstance(blocks, dict) or not blocks:
+        raise WordingError(f"{WORDING_FILE.name}: families must be a non-empty object")
+    for code, block in blocks.items():
         where = f"families.{code}"
+        if not isinstance(block, dict):
+            raise WordingError(f"{WORDING_FILE.name}: {where} must be an object")
         reasons = []
         for index, item in enumerate(block.get("override_reasons") or []):
             if not (isinstance(item, list) and len(item) == 3 and item[0] in systems and all(item)):
@@ -106,5 +117,18 @@ def parse_wording(data: dict[str, Any]) -> Wording:
 
 @lru_cache(maxsize=1)
 def load_wording() -> Wording:
-    with WORDING_FILE.open(encoding="utf-8") as handle:
-        return parse_wording(json.load(handle))
+    try:
+        data = json.loads(WORDING_FILE.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise WordingError(f"{WORDING_FILE}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    except ValueError as exc:
+        raise WordingError(f"{WORDING_FILE.name}: not valid JSON ({exc})") from None
+    return parse_wording(data)
+
+
+def check_wording_covers(wording: Wording, families: Iterable[str]) -> None:
+    """Every rule family has its wording (source label, topic, override reasons) before any card is built."""
+    missing = sorted(set(families) - set(wording.families))
+    if missing:
+        raise WordingError(f"{WORDING_FILE.name}: families.{missing[0]}: no wording for rule family "
+                           f"'{missing[0]}'" + (f" (nor {', '.join(missing[1:])})" if missing[1:] else ""))

@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -25,24 +24,13 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .. import metrics
+from ..config import FetchSettings  # defined once, with the other settings
 from ..protocol.services import TOKEN_PATTERN, PrefetchSpec
 from .prefetch import Fetched, Fetcher, FetchUnavailable
 
 log = logging.getLogger("cds_service.fhir")
 
 HARD_BUDGET_CEILING_MS = 2000
-
-
-@dataclass(frozen=True)
-class FetchSettings:
-    allowlist: tuple[str, ...] = ()
-    budget_ms: int = 400
-    call_timeout_ms: int = 300
-    max_pages: int = 10
-    max_entries: int = 2000
-    max_response_bytes: int = 10 * 1024 * 1024
-    breaker_failures: int = 3
-    breaker_cooldown_s: float = 30.0
 
 
 def origin_of(url: str) -> str:

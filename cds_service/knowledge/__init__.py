@@ -20,6 +20,7 @@ from .model import (
     SiteAlias,
     Strength,
     Threshold,
+    ThresholdOverrideError,
     UnitTable,
 )
 from .table import knowledge_table
@@ -37,6 +38,7 @@ __all__ = [
     "SiteAlias",
     "Strength",
     "Threshold",
+    "ThresholdOverrideError",
     "UnitTable",
     "knowledge_table",
     "load_knowledge",

@@ -30,6 +30,7 @@ from .model import (
     ProductInfo,
     SiteAlias,
     Threshold,
+    ThresholdOverrideError,
     UnitTable,
     code_key,
 )
@@ -232,8 +233,11 @@ def _load_thresholds(root: Path, citations: Mapping[str, Citation], known_units:
 def _apply_overrides(thresholds: dict[str, Threshold], overrides: Mapping[str, float] | None) -> None:
     for key, value in (overrides or {}).items():
         if key not in thresholds:
-            raise KnowledgeError(f"threshold_overrides: unknown threshold key {key!r}")
-        number = _number(value, "threshold_overrides", key)
+            raise ThresholdOverrideError(f"threshold_overrides: unknown threshold key {key!r}")
+        try:
+            number = _number(value, "threshold_overrides", key)
+        except KnowledgeError as exc:
+            raise ThresholdOverrideError(str(exc)) from None
         old = thresholds[key]
         thresholds[key] = Threshold(
             key, number, old.unit, "design", "design-convention",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from .explain import FamilyExplanation, UnitDisplay
 
+from ..startup import StartupError
 from .medication_names import BrandName, NameExclusion, NameMatch, NameMatcher, word_pattern
 
 Status = Literal["V", "S", "U", "design"]
@@ -77,8 +78,12 @@ REQUIRED_ORDERABLE_KEYS: tuple[str, ...] = (
 _WS = re.compile(r"\s+")
 
 
-class KnowledgeError(ValueError):
+class KnowledgeError(StartupError):
     """A knowledge file is missing or invalid; the message names the file and the field or entry."""
+
+
+class ThresholdOverrideError(KnowledgeError):
+    """A site's threshold override (CDS_THRESHOLD_OVERRIDES) names no known key or holds no number."""
 
 
 def code_key(system: str, code: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from ..startup import StartupError
 from .common import StrictBoolean, flatten_errors, required_string
 from .request import CONTEXT_SCHEMAS, PREFETCH_TOKEN_FIELDS
 
@@ -26,7 +27,7 @@ USER_TOKENS = frozenset({"userPractitionerId", "userPractitionerRoleId", "userPa
 TEMPLATE_PATTERN = re.compile(r"^[A-Z][A-Za-z]+(/\{\{[^}]+\}\}|\?[^#\s]+)$")
 
 
-class ServiceDefinitionError(ValueError):
+class ServiceDefinitionError(StartupError):
     """A hooks/ file is invalid; the message names the file and the field."""
 
 

@@ -7,8 +7,10 @@ detail), so it is not a `ServiceError` and carries only a short reason code mean
 
 from __future__ import annotations
 
+from ..startup import StartupError
 
-class SecurityConfigError(ValueError):
+
+class SecurityConfigError(StartupError):
     """The auth configuration is invalid; the message names the variable, issuer and field."""
 
 

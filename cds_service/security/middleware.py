@@ -95,14 +95,16 @@ def _response(body: str, status: int) -> Response:
     return response
 
 
-def install_jwt_auth(app: Flask, env: Mapping[str, str], db_engine: Engine, public_base_url: str) -> None:
-    """Validate the auth configuration now (SecurityConfigError at start-up) and guard `app`.
+def install_jwt_auth(app: Flask, auth: AuthConfig | Mapping[str, str], db_engine: Engine,
+                     public_base_url: str) -> None:
+    """Guard `app` with the auth settings (Settings.auth), or parse them now from an environment-like
+    mapping (SecurityConfigError at start-up).
 
     Call after the request-id middleware so refusals carry the request id.
     """
     if EXTENSION_KEY in app.extensions:
         raise RuntimeError("install_jwt_auth called twice on the same app")
-    config = load_auth_config(env)
+    config = auth if isinstance(auth, AuthConfig) else load_auth_config(auth)
     base = _check_base_url(public_base_url)
     if not config.required:
         app.extensions[EXTENSION_KEY] = JwtAuthState(config, None, None, base)

@@ -74,26 +74,6 @@ class AuthConfig:
     production: bool = False
 
 
-def auth_environ(config: Mapping[str, Any] | None, environ: Mapping[str, str]) -> tuple[dict[str, str], dict[str, Any]]:
-    """Split a create_app-style override mapping (names without the CDS_ prefix) for the lead.
-
-    Returns (auth_env, remaining): auth_env is `environ` with the auth overrides applied under their
-    CDS_* names (plus ENV, so production checks apply); `remaining` is what load_settings() still
-    has to see (the auth keys removed, since Settings does not know them).
-    """
-    auth_env: dict[str, str] = {k: v for k, v in environ.items() if k in AUTH_VARIABLES or k == ENV_ENV}
-    remaining: dict[str, Any] = {}
-    for key, value in (config or {}).items():
-        name = f"CDS_{key.upper()}"
-        if name in AUTH_VARIABLES:
-            auth_env[name] = str(value).lower() if isinstance(value, bool) else str(value)
-        else:
-            if name == ENV_ENV:
-                auth_env[name] = str(value)
-            remaining[key] = value
-    return auth_env, remaining
-
-
 def load_auth_config(env: Mapping[str, str]) -> AuthConfig:
     """Parse and validate everything; raise SecurityConfigError naming what is wrong."""
     production = str(env.get(ENV_ENV, "development")).strip().lower() == "production"

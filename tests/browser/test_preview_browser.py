@@ -46,7 +46,8 @@ def scenario(sid: str) -> dict[str, Any]:
 def test_preview_is_on_in_development_and_off_in_production_unless_enabled() -> None:
     assert load_settings({}, environ={}).preview_on is True
     assert load_settings({"PREVIEW_ENABLED": "false"}, environ={}).preview_on is False
-    production = {"ENV": "production", "CORS_ORIGINS": "https://ehr.example.org"}
+    production = {"ENV": "production", "CORS_ORIGINS": "https://ehr.example.org", "AUTH_REQUIRED": "true",
+                  "TRUSTED_ISSUERS": '[{"iss": "https://ehr.example.org", "jwks_url": "https://ehr.example.org/jwks"}]'}
     assert load_settings(production, environ={}).preview_on is False
     assert load_settings({**production, "PREVIEW_ENABLED": "true"}, environ={}).preview_on is True
     with pytest.raises(ValueError, match="CDS_PREVIEW_ENABLED"):

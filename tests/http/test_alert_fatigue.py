@@ -17,7 +17,6 @@ import pytest
 from cds_service import create_app
 from cds_service.alerting import (
     IdentifiedFinding,
-    PolicyError,
     PriorOverride,
     SuppressionPolicy,
     decide,
@@ -26,6 +25,7 @@ from cds_service.cards.identity import IDENTITY_EXTENSION
 from cds_service.clinical.findings import Finding, Indicator
 from cds_service.clinical.rules import FAMILIES
 from cds_service.reporting import build_report, report_csv
+from cds_service.startup import StartupError
 from cds_service.storage.cards_store import purge_before
 from cds_service.storage.feedback_store import count_feedback
 from fixtures.build_requests import load_scenarios, request_for_scenario
@@ -221,7 +221,7 @@ def test_urgent_neuro_review_is_never_suppressed_by_default():
 
 @pytest.mark.parametrize("text", ["nope=3", "mma-testing=x", "mma-testing=999"])
 def test_bad_suppression_policy_is_refused(text):
-    with pytest.raises(PolicyError, match="CDS_SUPPRESSION_DAYS"):
+    with pytest.raises(StartupError, match="CDS_SUPPRESSION_DAYS"):  # PolicyError or ConfigError
         SuppressionPolicy.parse(text, list(FAMILIES))
 
 

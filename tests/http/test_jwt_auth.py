@@ -24,7 +24,6 @@ from cds_service.security import (
     AuthenticationFailed,
     SecurityConfigError,
     auth_enabled,
-    auth_environ,
     install_jwt_auth,
     load_auth_config,
     verify_client_jwt,
@@ -539,14 +538,6 @@ def test_issuers_from_files(tmp_path: Path, es: Signer, rs: Signer) -> None:
     config = load_auth_config({"CDS_AUTH_REQUIRED": "yes", "CDS_TRUSTED_ISSUERS_FILE": str(tmp_path / "issuers.json")})
     assert config.required and sorted(config.issuers[ISS].static_keys) == ["es-1", "rs-1"]
     assert config.leeway_s == 60 and config.jwks_refresh_min_s == 60
-
-
-def test_auth_environ_splits_create_app_overrides() -> None:
-    overrides = {"AUTH_REQUIRED": True, "JWT_LEEWAY_S": 30, "DATABASE_URL": "sqlite:///x", "ENV": "production"}
-    auth, rest = auth_environ(overrides, {"CDS_TRUSTED_ISSUERS": "[]", "PATH": "/bin"})
-    assert auth == {"CDS_AUTH_REQUIRED": "true", "CDS_JWT_LEEWAY_S": "30", "CDS_TRUSTED_ISSUERS": "[]",
-                    "CDS_ENV": "production"}
-    assert rest == {"DATABASE_URL": "sqlite:///x", "ENV": "production"}
 
 
 def _private_jwk(es: Signer) -> dict[str, Any]:

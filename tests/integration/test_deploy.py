@@ -125,7 +125,9 @@ def test_database_url_comes_from_the_secret_and_is_postgresql() -> None:
         if resource["kind"] == "ConfigMap":
             assert "CDS_DATABASE_URL" not in resource["data"], key
     assert not any(e.get("name") == "CDS_DATABASE_URL" for e in container().get("env", []))
-    assert '".[postgres]"' in DOCKERFILE.read_text()  # the image has the PostgreSQL driver
+    dockerfile = DOCKERFILE.read_text()
+    assert ".whl')[postgres]\"" in dockerfile  # the image has the PostgreSQL driver
+    assert "pip wheel" in dockerfile and "pip install -e" not in dockerfile  # it runs the wheel, not a checkout
 
 
 def test_configuration_passes_the_services_own_production_validation(tmp_path: Path) -> None:

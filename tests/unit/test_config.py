@@ -16,7 +16,7 @@ def test_defaults_are_development_with_sqlite():
 
 def test_environment_variables_are_read():
     s = load_settings(environ={"CDS_MAX_BODY_BYTES": "4096", "CDS_CORS_ORIGINS": "https://a.example"})
-    assert s.max_body_bytes == 4096 and s.cors_origins == "https://a.example"
+    assert s.max_body_bytes == 4096 and s.cors_origins == ("https://a.example",)
 
 
 @pytest.mark.parametrize(
