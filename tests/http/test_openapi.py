@@ -57,12 +57,11 @@ from cds_service.protocol.response import (
     validate_response,
 )
 from cds_service.protocol.services import SERVICE_ID_PATTERN
-from tests.support.project import PROJECT
+from tests.support.project import EVALUATION_TIME, PROJECT
 
 SPEC_PATH = PROJECT / "openapi.yaml"
 HOOKS_DIR = PROJECT / "hooks"
 HOST = "http://localhost"
-EVALUATION_TIME = "2026-11-01T12:00:00Z"
 PATIENT_VIEW = "b12-patient-view"
 REQUIRED_KEYS = ("labs", "conditions", "medicationRequests")
 
