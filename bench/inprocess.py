@@ -7,7 +7,8 @@ are written, as in production, but not to the terminal):
 
 Method: the real app from `create_app()` (same env as the served one), requests through Flask's test
 client (`app.test_client().post`): body read + orjson, marshmallow request schema, prefetch gather,
-R4B validation, normalisation, rules, cards, response validation, logging; no sockets, no gunicorn.
+the read pass (typed forms of the read fields), normalisation, rules, cards, logging; no sockets, no
+gunicorn. Response validation runs only in test/debug mode, so not here (as in production).
 Each point is the median of repeated calls (at least 5, more until ~1.5 s per point). Engine stage
 times (Evaluation.timings_ms) come from separate direct `Engine.evaluate` calls.
 """
@@ -119,26 +120,35 @@ def scaling(app: Any, quick: bool) -> dict[str, Any]:
             "per_type": per_type}
 
 
-def validation_costs(quick: bool) -> dict[str, float]:
-    """R4B model_validate µs per resource, by type, on the synthetic resources (what the service pays)."""
+def validation_costs(quick: bool) -> dict[str, dict[str, float]]:
+    """µs per resource, by type: the typed read form (msgspec, what a request pays for a resource that
+    can matter) against a full R4B model_validate (what `b12-cds check` pays, and requests paid before)."""
+    import msgspec
+    from fhir.resources.R4B import get_fhir_model_class
+
     from bench.workloads import Chart
-    from cds_service.fhir.validation import MODELS
+    from cds_service.fhir.forms import FORMS
 
     c = Chart(seed=5)
-    samples = {"Observation": c.other_obs, "Condition": c.condition, "MedicationRequest": c.medication_request,
+    samples = {"Observation": c.relevant_lab, "Condition": c.condition, "MedicationRequest": c.medication_request,
                "MedicationStatement": c.medication_statement, "Procedure": c.procedure,
                "ServiceRequest": c.service_request}
-    out = {}
+    out: dict[str, dict[str, float]] = {"read_form": {}, "r4b": {}}
     for rt, make in samples.items():
         resources = [make() for _ in range(200)]
-        model = MODELS[rt]
+        form, model = FORMS[rt], get_fhir_model_class(rt)
 
-        def run(resources: list = resources, model: Any = model) -> None:
+        def read(resources: list = resources, form: Any = form) -> None:
+            for r in resources:
+                msgspec.convert(r, form)
+
+        def r4b(resources: list = resources, model: Any = model) -> None:
             for r in resources:
                 model.model_validate(r)
 
-        med, _ = timed_median(run, 0.2 if quick else 0.5)
-        out[rt] = med / len(resources) * 1e6
+        for name, fn in (("read_form", read), ("r4b", r4b)):
+            med, _ = timed_median(fn, 0.2 if quick else 0.5)
+            out[name][rt] = med / len(resources) * 1e6
     return out
 
 

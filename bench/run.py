@@ -350,12 +350,13 @@ def render(res: dict[str, Any]) -> str:
         sc = ip.get("scaling")
         if sc:
             lines += ["", "| prefetch resources | bytes | ms / request | µs per added resource (vs 10) | "
-                          "parse | validate | normalize | rules+cards |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                          "parse | draft orders | same-patient check, read + normalise | rules+cards |",
+                      "|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for pt in sc["mixed"]:
                 st = pt["stages_ms"]
                 lines.append(f"| {pt['resources']} | {pt['bytes']:,} | {pt['ms']:.2f} | "
                              f"{pt.get('us_per_added_resource', float('nan')):.1f} | {st.get('parse_ms', 0):.2f} | "
-                             f"{st.get('validate_ms', 0):.2f} | {st.get('normalize_ms', 0):.2f} | "
+                             f"{st.get('select_ms', 0):.2f} | {st.get('read_normalize_ms', 0):.2f} | "
                              f"{st.get('rules_ms', 0):.2f} |")
             lines.append(f"\nLinear fit over the mixed sizes: {sc['slope_us_per_resource']:.1f} µs per resource, "
                          f"intercept {sc['intercept_ms']:.2f} ms, R² {sc['r2']:.4f}.")
@@ -363,9 +364,9 @@ def render(res: dict[str, Any]) -> str:
             for t in sc["per_type"]:
                 lines.append(f"| {t['type']} | {t['ms_10']:.2f} | {t['ms_1000']:.2f} | {t['us_per_resource']:.1f} |")
             vc = ip.get("validate_us_per_resource", {})
-            if vc:
-                lines.append("\nR4B model_validate alone, µs per resource: " + ", ".join(
-                    f"{k} {v:.0f}" for k, v in vc.items()))
+            if vc.get("read_form"):
+                lines.append("\nTyped read form (msgspec) vs full R4B model_validate, µs per resource: " + ", ".join(
+                    f"{k} {v:.1f} vs {vc['r4b'].get(k, float('nan')):.0f}" for k, v in vc["read_form"].items()))
         for name, prof in (ip.get("profile") or {}).items():
             lines += ["", f"cProfile {name} ({prof['reps']} requests, {prof['profiled_ms_per_req']:.1f} ms/req "
                           "under the profiler), top by cumulative time:", "",

@@ -1,4 +1,6 @@
-"""Command line: `b12-cds serve | evaluate FILE | knowledge | explain-token ...` (also `python -m cds_service`).
+"""Command line: `b12-cds serve | evaluate FILE | check FILE | knowledge | explain-token ...`.
+
+(Also `python -m cds_service ...`.)
 
 `serve` runs gunicorn in-process with the same app factory the tests use, so the Docker entry point,
 the README command and CI all start the identical server.
@@ -7,6 +9,7 @@ the README command and CI all start the identical server.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
 import sys
@@ -94,6 +97,11 @@ def serve(host: str, port: int, workers: int) -> None:
         def load(self) -> Any:
             return app
 
+    # Everything loaded so far (modules, knowledge tables, compiled patterns, the warmed-up state) lives
+    # for the whole process: freeze it out of the garbage collector before forking, so the collections a
+    # request's allocations trigger scan only that request's objects (and workers do not dirty the
+    # shared pages by touching their GC headers).
+    gc.freeze()
     master_pid = os.getpid()
     try:
         _Server().run()
@@ -158,6 +166,23 @@ def evaluate(path: Path, service_id: str | None, as_of: str | None, as_json: boo
         for suggestion in card.get("suggestions", []):
             print(f"  -> suggestion: {suggestion['label']}")
     return 0
+
+
+def check(path: Path, as_json: bool) -> int:
+    """Full R4 validation of a request or Bundle file, every problem by path; exit 1 when any is found.
+
+    Off the hot path on purpose: the service reads only what its rules use and names what it leaves
+    out; this is where an integrator sees everything else that is wrong with their data.
+    """
+    from .fhir.conformance import check_document, report_text
+    from .knowledge import load_knowledge
+
+    report = check_document(_load_json(path), load_knowledge())
+    if as_json:
+        print(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(report_text(report))
+    return 1 if report.problem_count or any(r.service.startswith("left out") for r in report.resources) else 0
 
 
 def _database():
@@ -252,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_eval.add_argument("--service", help="service id (default: the one for the request's hook)")
     p_eval.add_argument("--as-of", help="evaluate as of this instant (ISO 8601), e.g. 2026-11-01T12:00:00Z")
     p_eval.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
+    p_check = sub.add_parser("check", help="full R4 validation of a CDS Hooks request or FHIR Bundle file, every "
+                             "problem by path, and what the service does with each resource")
+    p_check.add_argument("file", type=Path)
+    p_check.add_argument("--json", action="store_true", help="print the report as JSON")
     sub.add_parser("knowledge", help="print the active knowledge (codes, thresholds) with sources")
     p_report = sub.add_parser("report", help="card performance per family and hook (shown, accepted, overridden)")
     p_report.add_argument("--since", help="only cards and feedback from this date (YYYY-MM-DD or ISO 8601)")
@@ -279,6 +308,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "evaluate":
         return evaluate(args.file, args.service, args.as_of, args.json)
+    if args.command == "check":
+        return check(args.file, args.json)
     if args.command == "report":
         return report(args.since, args.csv)
     if args.command == "purge":

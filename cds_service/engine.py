@@ -19,9 +19,10 @@ from .cards.identity import IDENTITY_EXTENSION, identity_extension
 from .clinical.arbitration import arbitrate
 from .clinical.assessment import Assessment, assess
 from .clinical.findings import Finding
-from .clinical.normalize import build_patient_record
-from .clinical.record import PatientRecord
+from .clinical.normalize import record_from_read
+from .clinical.record import PatientRecord, UnreadableResource
 from .clinical.rules import B12_STATE_PRECEDENCE, degraded_families, evaluate_families
+from .clinical.unreadable import withheld_families
 from .errors import InvalidFhirResource, PreconditionFailed
 from .fhir.medication_refs import (
     available_medication_ids,
@@ -30,18 +31,35 @@ from .fhir.medication_refs import (
     referenced_medication_id,
 )
 from .fhir.prefetch import Fetcher, gather_inputs
-from .fhir.relevance import relevant_resources
-from .fhir.validation import check_same_patient, validate_resources
+from .fhir.reader import ReadResult, read_resources
 from .knowledge import Knowledge
 from .protocol.request import HookRequest
 from .protocol.response import validate_response
 from .protocol.services import ServiceDefinition
 
 Clock = Callable[[], datetime]
+# Response extension naming the resources left out because they could not be read (also on cards).
+UNREADABLE_EXTENSION = "org.b12-neuro-cds.unreadable-resources"
 
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ReadSummary:
+    """Counts of the read pass, for metrics and logs (no values, no references)."""
+
+    read: int = 0  # resources of a used type read into their typed form
+    unreadable: int = 0  # set aside and named on the cards
+    skipped: int = 0  # their codes map to nothing the rules read: never built into a form
+    tolerated: tuple[tuple[str, str], ...] = ()  # (resource type, field) defects ignored
+    withheld: tuple[str, ...] = ()  # families held back by an unreadable key input
+
+    @classmethod
+    def of(cls, read: ReadResult, withheld: tuple[str, ...]) -> ReadSummary:
+        return cls(len(read.resources) + len(read.drafts), len(read.failures), read.skipped,
+                   tuple(read.tolerated), withheld)
 
 
 @dataclass(frozen=True)
@@ -52,6 +70,7 @@ class Evaluation:
     findings: list[Finding]  # after arbitration: what the cards were built from
     timings_ms: dict[str, float]
     suppressed: list[str] = field(default_factory=list)  # families of suppressed cards
+    read: ReadSummary = field(default_factory=ReadSummary)
 
 
 def draft_order_resources(context: dict[str, Any]) -> list[dict[str, Any]]:
@@ -80,18 +99,33 @@ def draft_order_resources(context: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def unreadable_subject_drafts(
-    drafts: list[dict[str, Any]], context: dict[str, Any], resources: list[dict[str, Any]]
+    drafts: list[dict[str, Any]], context: dict[str, Any], resources: list[dict[str, Any]],
+    unreadable: tuple[UnreadableResource, ...] = (),
 ) -> list[str]:
-    """Draft orders under review (the selections, or all for order-sign) whose product cannot be read."""
+    """Draft orders under review (the selections, or all for order-sign) that cannot be checked.
+
+    Either the product is named by a Medication that could not be had, or the draft itself could not
+    be read (its read fields are unusable).
+    """
     selections = set(context.get("selections") or ())
     have = available_medication_ids(resources)
+    broken = {u.ref for u in unreadable if u.is_draft}
     out = []
     for draft in drafts:
         ref = f"{draft.get('resourceType')}/{draft.get('id')}"
         mid = referenced_medication_id(draft)
-        if (not selections or ref in selections) and mid is not None and mid not in have:
+        if (not selections or ref in selections) and (ref in broken or (mid is not None and mid not in have)):
             out.append(ref)
     return out
+
+
+def unreadable_extension(unreadable: tuple[UnreadableResource, ...]) -> dict[str, Any]:
+    """The response-level list of resources left out (reference, type, field path; never a value)."""
+    return {UNREADABLE_EXTENSION: [
+        {"reference": u.ref, "resourceType": u.resource_type,
+         "keyInput": u.key_input, "field": u.field, "reason": u.reason}
+        for u in unreadable
+    ]}
 
 
 def rearbitrate_after_suppression(
@@ -122,11 +156,15 @@ class Engine:
         clock: Clock = system_clock,
         max_prefetch_entries: int = 20_000,
         gate: CardGate | None = None,
+        validate_responses: bool = True,
     ) -> None:
         self.kb = kb
         self.clock = clock
         self.max_prefetch_entries = max_prefetch_entries
         self.gate = gate  # None: no suppression and nothing recorded (e.g. the evaluate CLI)
+        # The card builder is the only producer of responses: checking each one against the CDS Hooks
+        # schema is for tests and debug runs (create_app decides), not for every production call.
+        self.validate_responses = validate_responses
 
     def evaluate(
         self, service: ServiceDefinition, request: HookRequest, fetcher: Fetcher | None = None,
@@ -161,14 +199,25 @@ class Engine:
             # Nothing urgent from the partial data: the EHR must learn the data was unobtainable (412),
             # not read an empty card list as "no concern".
             gathered.require_complete()
-        unchecked = unreadable_subject_drafts(drafts, request.context, [*gathered.resources, *medications])
+        unchecked = unreadable_subject_drafts(drafts, request.context, [*gathered.resources, *medications],
+                                              evaluation.record.unreadable_resources)
         if unchecked and not evaluation.findings:
             # The order being signed names its product only by a Medication we could neither receive nor
             # read: an empty answer would read as "this order is safe", so say it could not be checked.
             raise PreconditionFailed(
-                f"draft order(s) {', '.join(unchecked)} name their product by a Medication reference that was "
-                "not sent and could not be read from fhirServer; send the Medication (contained, or "
-                "medicationCodeableConcept) so the order can be checked",
+                f"draft order(s) {', '.join(unchecked)} could not be checked: the order could not be read, or it "
+                "names its product by a Medication reference that was not sent and could not be read from "
+                "fhirServer; send a valid order with its Medication (contained, or medicationCodeableConcept)",
+                ("draftOrders",),
+            )
+        if drafts and evaluation.read.withheld and not evaluation.findings:
+            # A family that would have judged the order was held back because an input it reads could not
+            # be read (a B12 result, a B12 product): as on the missing-data path, an empty answer to an
+            # order hook would read as "this order is safe", so say the order could not be checked.
+            named = ", ".join(u.describe() for u in evaluation.record.unreadable_resources)
+            raise PreconditionFailed(
+                f"the draft order(s) could not be checked: {named} could not be read and the check depends on it; "
+                "correct the resource (b12-cds check names every problem) and send it again",
                 ("draftOrders",),
             )
         evaluation.timings_ms["gather_ms"] = gather_ms
@@ -191,25 +240,25 @@ class Engine:
         `base_url` is the service's public base URL, for the cards' links to /explain (cards/builder.py).
         """
         t0 = time.perf_counter()
-        relevant = relevant_resources(resources, self.kb)  # a few dict lookups each, nothing validated yet
         drafts = draft_order_resources(context)
-        check_same_patient(relevant, patient_id)
-        check_same_patient(drafts, patient_id)
         t1 = time.perf_counter()
-        validate_resources(relevant)
+        # the one read pass: each resource of a used type checked to be about this patient (400 if not,
+        # whatever else is wrong with it), then read into its typed form; unreadable ones set aside
+        read = read_resources(resources, self.kb, drafts, patient_id=patient_id)
         now = self.clock()
-        record = build_patient_record(
-            relevant,
+        record = record_from_read(
+            read,
             self.kb,
             patient_id=patient_id,
             as_of=now,
-            draft_orders=drafts,
             selections=context.get("selections", ()),
             unavailable_inputs=unavailable,
         )
+        wanted = families or service.families
+        withheld = withheld_families(record, wanted)
         t2 = time.perf_counter()
         assessment = assess(record, self.kb, hook)  # once per request: every family reads it
-        raw = evaluate_families(assessment, self.kb, families or service.families)
+        raw = evaluate_families(assessment, self.kb, tuple(f for f in wanted if f not in withheld))
         findings = arbitrate(raw)
         items = sorted(identify(findings, patient_id), key=lambda i: -i.finding.indicator.rank)
         decisions = self.gate.decide(service.id, items, now) if self.gate else None
@@ -220,18 +269,22 @@ class Engine:
             card = build_card(item.finding, self.kb, hook=hook, patient_id=patient_id, base_url=base_url)
             card["extension"] = identity_extension(item.identity, item.evidence_hash, item.finding)
             cards.append(card)
-        response = {"cards": cards}
-        validate_response(response)
+        response: dict[str, Any] = {"cards": cards}
+        if record.unreadable_resources:
+            response["extension"] = unreadable_extension(record.unreadable_resources)
+        if self.validate_responses:
+            validate_response(response)
         t3 = time.perf_counter()
         if self.gate and decisions:
             uuids = {c["extension"][IDENTITY_EXTENSION]["identity"]: c["uuid"] for c in cards}
             self.gate.record(service_id=service.id, hook=hook, patient_id=patient_id, decisions=decisions,
                              card_uuids=uuids, now=now)
         timings = {
-            "select_ms": (t1 - t0) * 1000,
-            "validate_normalize_ms": (t2 - t1) * 1000,
+            "select_ms": (t1 - t0) * 1000,  # draft orders out of context
+            "read_normalize_ms": (t2 - t1) * 1000,
             "rules_ms": (t3 - t2) * 1000,
             "store_ms": (time.perf_counter() - t3) * 1000,
         }
         suppressed = [d.item.finding.family for d in decisions or () if d.disposition == "suppressed"]
-        return Evaluation(response, record, assessment, findings, timings, suppressed)
+        return Evaluation(response, record, assessment, findings, timings, suppressed,
+                          ReadSummary.of(read, withheld))

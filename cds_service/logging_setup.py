@@ -34,6 +34,14 @@ SAFE_FIELDS = frozenset(
         "services",
         "env",
         "where",
+        # read pass (fhir.reader): resource types, field paths and counts, never values or references
+        "resource_type",
+        "field",
+        "ignored_fields",
+        "unreadable",
+        "skipped",
+        "tolerated",
+        "withheld",
     }
 )
 

@@ -27,6 +27,7 @@ from prometheus_client import (
 from prometheus_client import multiprocess as _multiprocess
 
 from .clinical.rules import FAMILIES
+from .fhir.screen import SCREENED_FIELDS
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 INDICATORS = frozenset({"info", "warning", "critical"})
@@ -63,6 +64,26 @@ FHIR_FAILURES = Counter(
     "FHIR fetches that gave no usable data: timeout, unreachable, circuit-open, budget-exhausted or http-<code>",
     ["status"],
 )
+
+READ_RESOURCES = Counter(
+    "b12_cds_fhir_resources_read",
+    "Resources of a used type in the read pass, by outcome: read (into its typed form), unreadable (left "
+    "out and named on the cards), skipped (its codes map to nothing the rules read; never read further)",
+    ["outcome"],
+)
+FIELD_DEFECTS = Counter(
+    "b12_cds_fhir_field_defects",
+    "Defects in fields the rules do not need, ignored (the resource is still read), by resource type and R4 "
+    "element name",
+    ["resource_type", "field"],
+)
+WITHHELD = Counter(
+    "b12_cds_families_withheld",
+    "Rule families held back because an input whose absence they would report could not be read, by topic",
+    ["topic"],
+)
+_RESOURCE_TYPES = frozenset({"Patient", "Observation", "Condition", "Procedure", "Medication", "MedicationRequest",
+                             "MedicationStatement", "MedicationAdministration", "ServiceRequest"})
 
 _FETCH_FAILURE_STATUSES = frozenset({"timeout", "unreachable", "circuit-open", "budget-exhausted", "invalid-response"})
 
@@ -161,3 +182,19 @@ def observe_fhir_fetch(status: int | str, seconds: float) -> None:
 def record_fhir_failure(status: str) -> None:
     """A fetch refused before any HTTP call: circuit-open or budget-exhausted."""
     FHIR_FAILURES.labels(_status_label(status)).inc()
+
+
+def record_read(summary: object) -> None:
+    """Count one request's read pass (an engine.ReadSummary): outcomes, tolerated defects, held families."""
+    read = getattr(summary, "read", 0)
+    if read:
+        READ_RESOURCES.labels("read").inc(read)
+    for outcome, count in (("unreadable", getattr(summary, "unreadable", 0)),
+                           ("skipped", getattr(summary, "skipped", 0))):
+        if count:
+            READ_RESOURCES.labels(outcome).inc(count)
+    for resource_type, field in getattr(summary, "tolerated", ()):
+        FIELD_DEFECTS.labels(resource_type if resource_type in _RESOURCE_TYPES else OTHER,
+                             field if field in SCREENED_FIELDS else OTHER).inc()
+    for family in getattr(summary, "withheld", ()):
+        WITHHELD.labels(topic_label(family)).inc()

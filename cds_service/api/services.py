@@ -44,6 +44,7 @@ def call_service(service_id: str) -> Response:
     evaluation = state().engine.evaluate(service, hook_request, fetcher, base_url=public_base_url())
     cards = evaluation.response["cards"]
     metrics.record_cards(cards)
+    metrics.record_read(evaluation.read)
     for family in evaluation.suppressed:
         metrics.record_suppressed(family)
     log.info(
@@ -58,6 +59,11 @@ def call_service(service_id: str) -> Response:
                 "topics": [c["source"].get("topic", {}).get("code") for c in cards],
                 "indicators": [c["indicator"] for c in cards],
                 "unavailable_inputs": list(evaluation.record.unavailable_inputs),
+                "ignored_fields": list(hook_request.ignored_fields),
+                "unreadable": evaluation.read.unreadable,
+                "skipped": evaluation.read.skipped,
+                "tolerated": len(evaluation.read.tolerated),
+                "withheld": list(evaluation.read.withheld),
                 "timings_ms": {k: round(v, 3) for k, v in evaluation.timings_ms.items()},
             }
         },

@@ -1,10 +1,12 @@
-"""FHIR R4 JSON -> PatientRecord: classify through the knowledge value sets, convert to canonical units.
+"""FHIR R4 read forms -> PatientRecord: classify through the knowledge value sets, convert to canonical units.
 
-Pure functions over plain dicts (already R4B-validated upstream, except draft orders, which are parsed
-leniently). Rules from clinical-reference 4.1: entered-in-error and cancelled data are ignored;
-final/amended/corrected results are used (preliminary only when asked); a result whose unit is missing
-or unknown is kept with `problem` set, never dropped and never guessed; comparators are kept.
-A resource that maps to no concept is skipped after one or two dict lookups.
+Input is the typed read forms of `fhir.forms` (one read pass, `fhir.reader`: every field used here
+is already validated, so nothing is walked defensively twice); `build_patient_record` also accepts
+the raw JSON and reads it first. Rules from clinical-reference 4.1: entered-in-error and cancelled
+data are ignored; final/amended/corrected results are used (preliminary only when asked); a result
+whose unit is missing or unknown is kept with `problem` set, never dropped and never guessed;
+comparators are kept. A resource that maps to no concept is skipped after one or two lookups. A
+resource that could not be read is not a fact but an `UnreadableResource`, named on every card.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
+
+import msgspec
 
 from cds_service.clinical import units as dose
 from cds_service.clinical.concepts import B12_REPLACEMENT, CONDITION_CLASSES, FOLIC_ACID, MEDICATION_CLASSES
@@ -26,6 +30,9 @@ from cds_service.clinical.record import (
     Problem,
     StrengthSource,
 )
+from cds_service.clinical.unreadable import unreadable_resource
+from cds_service.fhir import forms as f
+from cds_service.fhir.reader import ReadResult, contained_medication, read_resources
 from cds_service.knowledge import Knowledge
 from cds_service.knowledge.model import ProductInfo
 
@@ -50,6 +57,7 @@ DRAFT_CLOSED = frozenset({"entered-in-error", "cancelled", "revoked", "stopped",
 
 MAX_PLAUSIBLE_VALUE = 1e7  # far above any real lab concentration in canonical units (B12 ~100-2000 pmol/L)
 
+
 def build_patient_record(
     resources: Sequence[dict],
     kb: Knowledge,
@@ -61,41 +69,55 @@ def build_patient_record(
     unavailable_inputs: Sequence[str] = (),
     include_preliminary: bool = False,
 ) -> PatientRecord:
-    """Normalise prefetch/fetched resources and draft orders into the facts the rules read."""
-    items = _unique(_flatten(resources))
-    drafts = list(_flatten(draft_orders))
-    medications = _medication_index(items + drafts)
+    """Read the raw FHIR JSON (prefetch/fetched resources, draft orders) and normalise it."""
+    read = read_resources(_flatten(resources), kb, _flatten(draft_orders))
+    return record_from_read(read, kb, patient_id=patient_id, as_of=as_of, selections=selections,
+                            unavailable_inputs=unavailable_inputs, include_preliminary=include_preliminary)
+
+
+def record_from_read(
+    read: ReadResult,
+    kb: Knowledge,
+    *,
+    patient_id: str,
+    as_of: datetime,
+    selections: Sequence[str] = (),
+    unavailable_inputs: Sequence[str] = (),
+    include_preliminary: bool = False,
+) -> PatientRecord:
+    """Normalise the read forms into the facts the rules read."""
+    items = read.resources
+    drafts = read.drafts
+    medications = _medication_index([*items, *drafts])
     labs: list[LabResult] = []
     meds: list[MedicationExposure | None] = []
     problems: list[Problem | None] = []
     orders: list[OrderFact | None] = []
     birth: date | None = None
     sex: str | None = None
-    unreadable = [_ref(r) for r in items + drafts if _unresolved_medication(r, medications)]
+    unreadable = [_ref(r) for r in [*items, *drafts] if _unresolved_medication(r, medications)]
     for res in items:
-        rt = res.get("resourceType")
-        if rt == "Observation":
+        if isinstance(res, f.Observation):
             fact = _observation(res, kb, include_preliminary)
             if isinstance(fact, LabResult):
                 labs.append(fact)
             elif fact is not None:
                 problems.append(fact)
-        elif rt == "Condition":
+        elif isinstance(res, f.Condition):
             problems.append(_condition(res, kb))
-        elif rt == "Procedure":
+        elif isinstance(res, f.Procedure):
             problems.append(_procedure(res, kb))
-        elif rt in ACTIVE_BY_TYPE:
+        elif isinstance(res, f.MedicationUse):
             meds.append(_medication(res, kb, medications, is_draft=False))
-        elif rt == "ServiceRequest":
+        elif isinstance(res, f.ServiceRequest):
             orders.append(_service_request(res, kb, is_draft=False))
-        elif rt == "Patient" and birth is None and sex is None:
-            birth = _date(res.get("birthDate"))
-            sex = _str(res.get("gender"))
+        elif isinstance(res, f.Patient) and birth is None and sex is None:
+            birth = _date(res.birthDate)
+            sex = res.gender
     for res in drafts:
-        rt = res.get("resourceType")
-        if rt == "MedicationRequest":
+        if isinstance(res, f.MedicationRequest):
             meds.append(_medication(res, kb, medications, is_draft=True))
-        elif rt == "ServiceRequest":
+        elif isinstance(res, f.ServiceRequest):
             orders.append(_service_request(res, kb, is_draft=True))
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
@@ -105,14 +127,15 @@ def build_patient_record(
         orders=tuple(o for o in orders if o),
         unavailable_inputs=tuple(unavailable_inputs), subject_refs=tuple(selections),
         unreadable_medications=tuple(unreadable),
+        unreadable_resources=tuple(unreadable_resource(failure) for failure in read.failures),
     )
 
 
-def _unresolved_medication(res: dict, index: dict[str, dict]) -> bool:
+def _unresolved_medication(res: f.Resource, index: dict[str, f.Medication]) -> bool:
     """A medication resource naming its product only by a reference we were not sent (and no display)."""
-    if res.get("resourceType") not in ACTIVE_BY_TYPE or "medicationCodeableConcept" in res:
+    if not isinstance(res, f.MedicationUse) or res.medicationCodeableConcept is not None:
         return False
-    if "medicationReference" not in res:
+    if res.medicationReference is None:
         return False
     concept, display, _, _ = _medication_concept(res, index)
     return concept is None and not display
@@ -126,87 +149,67 @@ def _flatten(resources: Sequence[Any]) -> list[dict]:
         if not isinstance(res, dict):
             continue
         if res.get("resourceType") == "Bundle":
-            out.extend(_flatten([_dict(e).get("resource") for e in _list(res.get("entry"))]))
+            entries = res.get("entry")
+            out.extend(_flatten([e.get("resource") for e in entries if isinstance(e, dict)]
+                                if isinstance(entries, list) else []))
         elif isinstance(res.get("resourceType"), str):
             out.append(res)
     return out
 
 
-def _unique(resources: list[dict]) -> list[dict]:
-    """Deduplicate by resourceType/id (prefetch and fetched data overlap); first copy wins."""
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for res in resources:
-        rid = res.get("id")
-        if isinstance(rid, str):
-            key = (res["resourceType"], rid)
-            if key in seen:
-                continue
-            seen.add(key)
-        out.append(res)
-    return out
+def _str(value: str | None) -> str | None:
+    return value.strip() if value is not None and value.strip() else None
 
 
-def _dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
+def _ref(res: f.Resource) -> str:
+    return f"{res.resourceType}/{res.id or '(no id)'}"
 
 
-def _list(value: Any) -> list:
-    if isinstance(value, list):
-        return value
-    return [value] if isinstance(value, dict) else []
+def _codings(concept: f.CodeableConcept | None) -> list[f.Coding]:
+    return [cd for cd in concept.coding if cd.code is not None] if concept is not None else []
 
 
-def _str(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
+def _code_ref(coding: f.Coding) -> CodeRef:
+    return CodeRef(coding.system or "", str(coding.code), _str(coding.display))
 
 
-def _ref(res: dict) -> str:
-    return f"{res['resourceType']}/{_str(res.get('id')) or '(no id)'}"
-
-
-def _codings(concept: Any) -> list[dict]:
-    return [c for c in _list(_dict(concept).get("coding")) if isinstance(c, dict) and _str(c.get("code"))]
-
-
-def _code_ref(coding: dict) -> CodeRef:
-    return CodeRef(str(coding.get("system") or ""), coding["code"].strip(), _str(coding.get("display")))
-
-
-def _first_code(concept: Any) -> str | None:
+def _first_code(concept: f.CodeableConcept | None) -> str | None:
     codings = _codings(concept)
-    return codings[0]["code"].strip() if codings else None
+    return codings[0].code if codings else None
 
 
-def _datetime(value: Any) -> datetime | None:
+def _datetime(value: str | None) -> datetime | None:
     """FHIR date/dateTime/instant as an aware UTC datetime; partial dates take their first day."""
-    text = _str(value)
-    if text is None:
+    if value is None:
         return None
     try:
-        if len(text) == 4:
-            parsed = datetime(int(text), 1, 1)
-        elif len(text) == 7:
-            parsed = datetime(int(text[:4]), int(text[5:7]), 1)
+        if len(value) == 4:
+            parsed = datetime(int(value), 1, 1)
+        elif len(value) == 7:
+            parsed = datetime(int(value[:4]), int(value[5:7]), 1)
         else:
-            parsed = datetime.fromisoformat(text)
+            parsed = datetime.fromisoformat(value)
         # year 1 or 9999 with an offset overflows on conversion: such a date is unusable, not a crash
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError):
-        return None
+        return None  # the format is valid FHIR but the day is not (2026-02-30)
 
 
-def _date(value: Any) -> date | None:
+def _date(value: str | None) -> date | None:
     parsed = _datetime(value)
     return parsed.date() if parsed else None
 
 
-def _classify(kb: Knowledge, codings: list[dict], allowed: frozenset[str]) -> tuple[frozenset[str], CodeRef | None]:
+def _start(period: f.Period | None) -> datetime | None:
+    return _datetime(period.start) if period is not None else None
+
+
+def _classify(kb: Knowledge, codings: list[f.Coding], allowed: frozenset[str]) -> tuple[frozenset[str], CodeRef | None]:
     """Union of allowed concepts over all codings; the first matching coding is the one shown."""
     found: frozenset[str] = frozenset()
     shown: CodeRef | None = None
     for coding in codings:
-        hit = kb.concepts_for(coding.get("system"), coding.get("code")) & allowed
+        hit = kb.concepts_for(coding.system, coding.code) & allowed
         if hit:
             found = found | hit
             shown = shown or _code_ref(coding)
@@ -214,45 +217,45 @@ def _classify(kb: Knowledge, codings: list[dict], allowed: frozenset[str]) -> tu
 
 
 # --- observations ----------------------------------------------------------------------------------
-def _observation(res: dict, kb: Knowledge, include_preliminary: bool) -> LabResult | Problem | None:
-    status = res.get("status")
+def _observation(res: f.Observation, kb: Knowledge, include_preliminary: bool) -> LabResult | Problem | None:
+    status = res.status
     if status not in RESULT_STATUSES and not (include_preliminary and status == "preliminary"):
         return None
-    codings = _codings(res.get("code"))
+    codings = _codings(res.code)
     for coding in codings:
-        analyte = kb.lab_analyte(coding.get("system"), coding.get("code"))
+        analyte = kb.lab_analyte(coding.system, coding.code)
         if analyte is not None:
             return _lab(res, kb, analyte, _code_ref(coding), status)
     # A finding recorded as an Observation (e.g. SNOMED numbness), in its code or its coded value.
     classes, shown = _classify(kb, codings, CONDITION_CLASSES)
     if not classes:
-        classes, shown = _classify(kb, _codings(res.get("valueCodeableConcept")), CONDITION_CLASSES)
-    if not classes or shown is None or res.get("valueBoolean") is False:
+        classes, shown = _classify(kb, _codings(res.valueCodeableConcept), CONDITION_CLASSES)
+    if not classes or shown is None or res.valueBoolean is False:
         return None
-    return Problem(classes, _ref(res), shown, True, onset=_effective(res), recorded=_datetime(res.get("issued")))
+    return Problem(classes, _ref(res), shown, True, onset=_effective(res), recorded=_datetime(res.issued))
 
 
-def _effective(res: dict) -> datetime | None:
+def _effective(res: f.Observation) -> datetime | None:
     return (
-        _datetime(res.get("effectiveDateTime"))
-        or _datetime(_dict(res.get("effectivePeriod")).get("start"))
-        or _datetime(res.get("effectiveInstant"))
-        or _datetime(res.get("issued"))
+        _datetime(res.effectiveDateTime)
+        or _start(res.effectivePeriod)
+        or _datetime(res.effectiveInstant)
+        or _datetime(res.issued)
     )
 
 
-def _lab(res: dict, kb: Knowledge, analyte: str, code: CodeRef, status: str) -> LabResult:
+def _lab(res: f.Observation, kb: Knowledge, analyte: str, code: CodeRef, status: str) -> LabResult:
     base: dict[str, Any] = dict(
         analyte=analyte, source_ref=_ref(res), code=code, effective=_effective(res),
         unit=kb.canonical_unit(analyte), status=status,
     )
     if kb.is_qualitative(analyte):
         return _qualitative(res, kb, base)
-    quantity = res.get("valueQuantity")
-    if isinstance(quantity, dict) and dose.number(quantity.get("value")) is not None:
-        number = dose.number(quantity.get("value"))
-        raw_value = str(quantity.get("value")).strip()
-        comparator = quantity.get("comparator") if quantity.get("comparator") in COMPARATORS else None
+    quantity = res.valueQuantity
+    if quantity is not None and quantity.value is not None:
+        number = float(quantity.value)
+        raw_value = str(quantity.value)
+        comparator = quantity.comparator if quantity.comparator in COMPARATORS else None
         value, unit = _convert(kb, analyte, number, quantity)
         problem = None
         if value is None:
@@ -265,19 +268,19 @@ def _lab(res: dict, kb: Knowledge, analyte: str, code: CodeRef, status: str) -> 
             **base, raw_value=raw_value, raw_unit=unit, value=value, comparator=comparator,
             reference_low=low, reference_high=high, problem=problem,
         )
-    text = _str(res.get("valueString"))
+    text = _str(res.valueString)
     if text is not None:
         return LabResult(**base, raw_value=text, raw_unit=None, value=None,
                          problem=f"result is text ('{text}'), not a quantity with a unit")
     return LabResult(**base, raw_value=None, raw_unit=None, value=None, problem="no numeric value")
 
 
-def _convert(kb: Knowledge, analyte: str, number: float, quantity: dict) -> tuple[float | None, str | None]:
+def _convert(kb: Knowledge, analyte: str, number: float, quantity: f.Quantity) -> tuple[float | None, str | None]:
     """Convert using the UCUM `code` first, then the human `unit`; returns (value, unit as received)."""
     candidates = []
-    if quantity.get("system") in (None, UCUM):
-        candidates.append(_str(quantity.get("code")))
-    candidates.append(_str(quantity.get("unit")))
+    if quantity.system in (None, UCUM):
+        candidates.append(_str(quantity.code))
+    candidates.append(_str(quantity.unit))
     units = [u for u in candidates if u is not None]
     for unit in units:
         value = kb.to_canonical(analyte, number, unit)
@@ -287,39 +290,34 @@ def _convert(kb: Knowledge, analyte: str, number: float, quantity: dict) -> tupl
 
 
 def _reference_range(
-    kb: Knowledge, analyte: str, res: dict, result_unit: str | None
+    kb: Knowledge, analyte: str, res: f.Observation, result_unit: str | None
 ) -> tuple[float | None, float | None]:
     """Lab reference limits in canonical units; a limit without its own unit takes the result's unit."""
-    ranges = _list(res.get("referenceRange"))
-    if not ranges:
+    if not res.referenceRange:
         return None, None
     limits = []
-    for name in ("low", "high"):
-        q = _dict(_dict(ranges[0]).get(name))
-        number = dose.number(q.get("value"))
-        unit = _str(q.get("code")) or _str(q.get("unit")) or result_unit
+    first = res.referenceRange[0]
+    for q in (first.low, first.high):
+        number = float(q.value) if q is not None and q.value is not None else None
+        unit = (_str(q.code) or _str(q.unit) if q is not None else None) or result_unit
         limits.append(kb.to_canonical(analyte, number, unit) if number is not None else None)
     return limits[0], limits[1]
 
 
-def _qualitative(res: dict, kb: Knowledge, base: dict[str, Any]) -> LabResult:
+def _qualitative(res: f.Observation, kb: Knowledge, base: dict[str, Any]) -> LabResult:
     """Antibody results: positive/negative from a coded value, a text value or the interpretation."""
-    concept = _dict(res.get("valueCodeableConcept"))
-    quantity = _dict(res.get("valueQuantity"))
-    codings = _codings(concept) + [c for i in _list(res.get("interpretation")) for c in _codings(i)]
-    coded = [(kb.qualitative_result(c.get("system"), c.get("code")), _str(c.get("display")) or c["code"])
-             for c in codings]
-    interpretations = [_dict(i) for i in _list(res.get("interpretation"))]
+    concept = res.valueCodeableConcept
+    quantity = res.valueQuantity
+    codings = _codings(concept) + [cd for i in res.interpretation for cd in _codings(i)]
+    coded = [(kb.qualitative_result(cd.system, cd.code), _str(cd.display) or str(cd.code)) for cd in codings]
+    texts = [t for t in (_str(concept.text) if concept else None, _str(res.valueString)) if t]
     # the flag's own words count too: interpretation.text, or a coding's display with no known code
-    texts = [t for t in (_str(concept.get("text")), _str(res.get("valueString"))) if t]
-    texts += [t for i in interpretations for t in [_str(i.get("text"))] + [_str(c.get("display")) for c in
-                                                                          _list(i.get("coding"))
-                                                                          if isinstance(c, dict)] if t]
+    texts += [t for i in res.interpretation for t in [_str(i.text)] + [_str(cd.display) for cd in i.coding] if t]
     found = [hit for hit in coded if hit[0] is not None] + [(kb.qualitative_text(t), t) for t in texts]
     positive, shown = next(((p, label) for p, label in found if p is not None), (None, None))
-    value = quantity.get("value")
-    unit = _str(quantity.get("unit")) or _str(quantity.get("code"))
-    number = dose.number(value)
+    value = quantity.value if quantity is not None else None
+    unit = (_str(quantity.unit) or _str(quantity.code)) if quantity is not None else None
+    number = float(value) if value is not None else None
     high = _qualitative_high(res, unit)
     reference_high = None
     if positive is None and number is not None and high is not None:
@@ -337,95 +335,96 @@ def _qualitative(res: dict, kb: Knowledge, base: dict[str, Any]) -> LabResult:
                      value=None, positive=positive, reference_high=reference_high, problem=problem)
 
 
-def _qualitative_high(res: dict, unit: str | None) -> float | None:
+def _qualitative_high(res: f.Observation, unit: str | None) -> float | None:
     """Upper reference limit of an antibody titre, only when its unit (if any) is the result's."""
-    ranges = _list(res.get("referenceRange"))
-    if not ranges:
+    if not res.referenceRange:
         return None
-    high = _dict(_dict(ranges[0]).get("high"))
-    number = dose.number(high.get("value"))
-    limit_unit = _str(high.get("unit")) or _str(high.get("code"))
-    if number is None or (limit_unit is not None and unit is not None and limit_unit != unit):
+    high = res.referenceRange[0].high
+    if high is None or high.value is None:
         return None
-    return number
+    limit_unit = _str(high.unit) or _str(high.code)
+    if limit_unit is not None and unit is not None and limit_unit != unit:
+        return None
+    return float(high.value)
 
 
 # --- conditions and procedures ---------------------------------------------------------------------
-def _condition(res: dict, kb: Knowledge) -> Problem | None:
-    verification = {c["code"].strip() for c in _codings(res.get("verificationStatus"))}
+def _condition(res: f.Condition, kb: Knowledge) -> Problem | None:
+    verification = {str(cd.code) for cd in _codings(res.verificationStatus)}
     if verification & CONDITION_IGNORED:
         return None
-    classes, shown = _classify(kb, _codings(res.get("code")), CONDITION_CLASSES)
+    classes, shown = _classify(kb, _codings(res.code), CONDITION_CLASSES)
     if not classes or shown is None:
         return None
-    clinical = _first_code(res.get("clinicalStatus"))
+    clinical = _first_code(res.clinicalStatus)
     if clinical is not None:
         active = clinical in CONDITION_ACTIVE
     else:  # no clinicalStatus: active unless an abatement is recorded
-        active = not any(k.startswith("abatement") for k in res)
-    onset = _datetime(res.get("onsetDateTime")) or _datetime(_dict(res.get("onsetPeriod")).get("start"))
-    return Problem(classes, _ref(res), shown, active, onset=onset, recorded=_datetime(res.get("recordedDate")))
+        active = not res.has_abatement
+    onset = _datetime(res.onsetDateTime) or _start(res.onsetPeriod)
+    return Problem(classes, _ref(res), shown, active, onset=onset, recorded=_datetime(res.recordedDate))
 
 
-def _procedure(res: dict, kb: Knowledge) -> Problem | None:
-    if res.get("status") != "completed":
+def _procedure(res: f.Procedure, kb: Knowledge) -> Problem | None:
+    if res.status != "completed":
         return None
-    classes, shown = _classify(kb, _codings(res.get("code")), CONDITION_CLASSES)
+    classes, shown = _classify(kb, _codings(res.code), CONDITION_CLASSES)
     if not classes or shown is None:
         return None
-    performed = _datetime(res.get("performedDateTime")) or _datetime(_dict(res.get("performedPeriod")).get("start"))
+    performed = _datetime(res.performedDateTime) or _start(res.performedPeriod)
     return Problem(classes, _ref(res), shown, True, onset=performed)
 
 
 # --- medications -----------------------------------------------------------------------------------
-def _medication_index(resources: list[dict]) -> dict[str, dict]:
-    return {r["id"]: r for r in resources if r.get("resourceType") == "Medication" and isinstance(r.get("id"), str)}
+def _medication_index(resources: list[f.Resource]) -> dict[str, f.Medication]:
+    return {r.id: r for r in resources if isinstance(r, f.Medication) and r.id is not None}
 
 
-def _medication_concept(res: dict, index: dict[str, dict]) -> tuple[dict | None, str | None, str | None, list]:
+def _medication_concept(
+    res: f.MedicationUse, index: dict[str, f.Medication]
+) -> tuple[f.CodeableConcept | None, str | None, str | None, list[f.Ingredient]]:
     """(code concept, reference display, Medication.form text, Medication.ingredient) from medication[x].
 
     References are resolved to a contained or sent Medication; its ingredients carry the strength that
     D3 (clinical-reference 4.6) reads when the dosage instructions are missing.
     """
-    concept = res.get("medicationCodeableConcept")
-    if isinstance(concept, dict):
-        return concept, None, None, []
-    reference = _dict(res.get("medicationReference"))
-    target = _str(reference.get("reference"))
-    medication: dict | None = None
+    if res.medicationCodeableConcept is not None:
+        return res.medicationCodeableConcept, None, None, []
+    reference = res.medicationReference
+    target = _str(reference.reference) if reference is not None else None
+    display = _str(reference.display) if reference is not None else None
+    medication: f.Medication | None = None
     if target and target.startswith("#"):
-        medication = next((c for c in _list(res.get("contained")) if isinstance(c, dict)
-                           and c.get("resourceType") == "Medication" and c.get("id") == target[1:]), None)
+        medication = contained_medication(res, target[1:])
     elif target and "Medication/" in target:
         medication = index.get(target.rsplit("Medication/", 1)[1].split("/")[0])
     if medication is None:
-        return None, _str(reference.get("display")), None, []
-    form = _dict(medication.get("form"))
-    form_text = _str(form.get("text")) or next((_str(c.get("display")) for c in _codings(form)), None)
-    ingredients = [i for i in _list(medication.get("ingredient")) if isinstance(i, dict)]
-    return _dict(medication.get("code")), _str(reference.get("display")), form_text, ingredients
+        return None, display, None, []
+    form = medication.form
+    form_text = (_str(form.text) or next((_str(cd.display) for cd in _codings(form)), None)) if form else None
+    return medication.code or f.CodeableConcept(), display, form_text, list(medication.ingredient)
 
 
-def _medication(res: dict, kb: Knowledge, index: dict[str, dict], *, is_draft: bool) -> MedicationExposure | None:
-    rt = res["resourceType"]
-    status = _str(res.get("status")) or "unknown"
+def _medication(res: f.MedicationUse, kb: Knowledge, index: dict[str, f.Medication], *,
+                is_draft: bool) -> MedicationExposure | None:
+    rt = res.resourceType
+    status = getattr(res, "status", None) or "unknown"
     if status in DROPPED_BY_TYPE.get(rt, frozenset()):
         return None
     concept, ref_display, form_text, ingredients = _medication_concept(res, index)
     codings = _codings(concept)
     classes, shown = _classify(kb, codings, MEDICATION_CLASSES)
+    text = (_str(concept.text) if concept else None) or ref_display or next((_str(cd.display) for cd in codings), None)
     # A Medication may state its content only in its ingredients (a local product name, an ingredient
     # coded RxNorm cyanocobalamin): those codes count like the product's own (4.6 D3).
-    ingredient_codings = [c for i in ingredients for c in _codings(_dict(i.get("itemCodeableConcept")))]
+    ingredient_codings = [cd for i in ingredients for cd in _codings(i.itemCodeableConcept)]
     from_ingredients, ingredient_shown = _classify(kb, ingredient_codings, MEDICATION_CLASSES)
     classes, shown = classes | from_ingredients, shown or ingredient_shown
-    text = _str(_dict(concept).get("text")) or ref_display or next((_str(c.get("display")) for c in codings), None)
     # The product name can name ingredients the codes do not (a combined contraceptive coded only by its
     # levomefolate ingredient); classes found only by name make the whole exposure 'matched by name'.
     named, generic, excluded = frozenset[str](), frozenset[str](), frozenset[str]()
-    ingredient_names = [_str(_dict(i.get("itemCodeableConcept")).get("text")) for i in ingredients]
-    for candidate in [text, ref_display] + [_str(c.get("display")) for c in codings] + ingredient_names:
+    ingredient_names = [_str(i.itemCodeableConcept.text) if i.itemCodeableConcept else None for i in ingredients]
+    for candidate in [text, ref_display] + [_str(cd.display) for cd in codings] + ingredient_names:
         match = kb.medication_name_match(candidate)
         named, generic, excluded = named | match.classes, generic | match.by_ingredient, excluded | match.excluded
     by_name = named - classes  # classes only the name states: 'brand' when no ingredient name stated them
@@ -438,15 +437,20 @@ def _medication(res: dict, kb: Knowledge, index: dict[str, dict], *, is_draft: b
         active = status not in DRAFT_CLOSED
     else:
         active = status in ACTIVE_BY_TYPE[rt]
-    product = next((p for c in codings if (p := kb.product(c.get("system"), c.get("code"))) is not None), None)
-    if rt == "MedicationRequest":
-        dosage = _dict(_list(res.get("dosageInstruction"))[0]) if _list(res.get("dosageInstruction")) else {}
+    product = next((p for cd in codings if (p := kb.product(cd.system, cd.code)) is not None), None)
+    dosage: f.Dosage | f.AdministrationDosage | None
+    if isinstance(res, f.MedicationRequest):
+        dosage = res.dosageInstruction[0] if res.dosageInstruction else None
+    elif isinstance(res, f.MedicationStatement):
+        dosage = res.dosage[0] if res.dosage else None
     else:
-        dosage = _dict(_list(res.get("dosage"))[0]) if _list(res.get("dosage")) else {}
+        dosage = res.dosage  # type: ignore[attr-defined]
+    # the dose arithmetic (clinical.units) reads the Dosage as FHIR JSON: the validated form, as builtins
+    dosage_json: dict[str, Any] = msgspec.to_builtins(dosage) if dosage is not None else {}
     start, end = _medication_period(res, rt)
-    names = [text, ref_display] + [_str(c.get("display")) for c in codings]
+    names = [text, ref_display] + [_str(cd.display) for cd in codings]
     strength, source = _unit_strength(kb, classes, ingredients, names, product)
-    daily = dose.daily_dose_mg(dosage, strength, single_event=rt == "MedicationAdministration")
+    daily = dose.daily_dose_mg(dosage_json, strength, single_event=rt == "MedicationAdministration")
     return MedicationExposure(
         classes=classes, source_ref=_ref(res), resource_type=rt, status=status, is_active=active,
         matched_by=matched_by, code=shown, text=text, start=start, end=end,
@@ -455,7 +459,7 @@ def _medication(res: dict, kb: Knowledge, index: dict[str, dict], *, is_draft: b
         unit_strength_mg=strength.strength_mg if strength else None,
         strength_per=strength.strength_per if strength else None,
         strength_source=source,
-        frequency_known=dose.per_day(dosage.get("timing")) is not None,
+        frequency_known=dose.per_day(dosage_json.get("timing")) is not None,
     )
 
 
@@ -471,7 +475,8 @@ def _dose_class(classes: frozenset[str]) -> str | None:
 
 
 def _unit_strength(
-    kb: Knowledge, classes: frozenset[str], ingredients: list, names: list[str | None], product: ProductInfo | None
+    kb: Knowledge, classes: frozenset[str], ingredients: list[f.Ingredient], names: list[str | None],
+    product: ProductInfo | None,
 ) -> tuple[dose.StrengthInfo | None, StrengthSource | None]:
     """Strength of one unit, in the order of clinical-reference 4.6 D3 (after the dosage itself).
 
@@ -482,11 +487,12 @@ def _unit_strength(
     wanted = _dose_class(classes)
     strengths = []
     for ingredient in ingredients:
-        item = _dict(ingredient.get("itemCodeableConcept"))
+        item = ingredient.itemCodeableConcept
         item_classes, _ = _classify(kb, _codings(item), MEDICATION_CLASSES)
-        item_classes = item_classes | kb.medication_classes_for_text(_str(item.get("text")))
+        item_classes = item_classes | kb.medication_classes_for_text(_str(item.text) if item else None)
         if len(ingredients) == 1 or (wanted is not None and wanted in item_classes):
-            strengths.append(dose.strength_from_ratio(ingredient.get("strength")))
+            ratio = msgspec.to_builtins(ingredient.strength) if ingredient.strength is not None else None
+            strengths.append(dose.strength_from_ratio(ratio))
     found = {s for s in strengths if s is not None}
     if len(found) == 1:
         return found.pop(), "Medication.ingredient.strength"
@@ -540,23 +546,25 @@ def _positional_strength(
     return dose.Strength(round(sum(picked), 9), "unit") if picked else None
 
 
-def _medication_period(res: dict, rt: str) -> tuple[datetime | None, datetime | None]:
-    period = _dict(res.get("effectivePeriod"))
-    validity = _dict(_dict(res.get("dispenseRequest")).get("validityPeriod"))
+def _medication_period(res: f.MedicationUse, rt: str) -> tuple[datetime | None, datetime | None]:
+    period: f.Period | None = getattr(res, "effectivePeriod", None)
+    request = getattr(res, "dispenseRequest", None)
+    validity = request.validityPeriod if request is not None else None
     start = (
-        _datetime(res.get("authoredOn")) or _datetime(res.get("effectiveDateTime"))
-        or _datetime(period.get("start")) or _datetime(validity.get("start"))
+        _datetime(getattr(res, "authoredOn", None)) or _datetime(getattr(res, "effectiveDateTime", None))
+        or _start(period) or _start(validity)
     )
-    end = _datetime(period.get("end")) or _datetime(validity.get("end"))
+    end = (_datetime(period.end) if period else None) or (_datetime(validity.end) if validity else None)
     if rt == "MedicationAdministration" and end is None:
         end = start  # an administration is a point in time
     return start, end
 
 
-def _route(kb: Knowledge, dosage: dict, dose_form: str | None, form_text: str | None, text: str | None) -> str:
+def _route(kb: Knowledge, dosage: f.Dosage | f.AdministrationDosage | None, dose_form: str | None,
+           form_text: str | None, text: str | None) -> str:
     """Route from the dosage route (text, displays, codes), else from the product's dose form."""
-    route = _dict(dosage.get("route"))
-    parts = [_str(route.get("text"))] + [_str(c.get("display")) or c["code"] for c in _codings(route)]
+    route = dosage.route if dosage is not None else None
+    parts = [_str(route.text) if route else None] + [_str(cd.display) or cd.code for cd in _codings(route)]
     for candidate in (" ".join(p for p in parts if p), dose_form, form_text, text):
         found = kb.route_for_text(candidate)
         if found is not None:
@@ -565,16 +573,16 @@ def _route(kb: Knowledge, dosage: dict, dose_form: str | None, form_text: str | 
 
 
 # --- service requests ------------------------------------------------------------------------------
-def _service_request(res: dict, kb: Knowledge, *, is_draft: bool) -> OrderFact | None:
-    status = _str(res.get("status")) or ("draft" if is_draft else "unknown")
+def _service_request(res: f.ServiceRequest, kb: Knowledge, *, is_draft: bool) -> OrderFact | None:
+    status = res.status or ("draft" if is_draft else "unknown")
     if status not in OPEN_ORDER and not (is_draft and status not in DRAFT_CLOSED):
         return None
-    codings = _codings(res.get("code"))
+    codings = _codings(res.code)
     concepts: frozenset[str] = frozenset()
     shown: CodeRef | None = None
     for coding in codings:
-        hit = kb.concepts_for(coding.get("system"), coding.get("code"))
-        analyte = kb.lab_analyte(coding.get("system"), coding.get("code"))
+        hit = kb.concepts_for(coding.system, coding.code)
+        analyte = kb.lab_analyte(coding.system, coding.code)
         if analyte is not None:
             hit = hit | {analyte}
         if hit:
@@ -582,4 +590,4 @@ def _service_request(res: dict, kb: Knowledge, *, is_draft: bool) -> OrderFact |
             shown = shown or _code_ref(coding)
     if not concepts:
         return None
-    return OrderFact(concepts, _ref(res), status, shown, authored=_datetime(res.get("authoredOn")), is_draft=is_draft)
+    return OrderFact(concepts, _ref(res), status, shown, authored=_datetime(res.authoredOn), is_draft=is_draft)

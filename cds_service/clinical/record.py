@@ -150,6 +150,29 @@ class OrderFact:
 
 
 @dataclass(frozen=True)
+class UnreadableResource:
+    """A resource the rules could have read but that was left out: its read fields are unusable.
+
+    `key_input` says what it could have been ("B12 result", "B12 product", "neurological finding"),
+    from its codes looked up without trusting the rest of it; `concepts` holds the concept ids for
+    rules that need to know exactly (a family must not speak of a B12 result as absent when one
+    could not be read). `field` is the path of the first unusable field, never its value.
+    """
+
+    ref: str  # "Observation/abc"
+    resource_type: str
+    key_input: str
+    field: str
+    reason: str
+    concepts: frozenset[str] = frozenset()
+    is_draft: bool = False
+
+    def describe(self) -> str:
+        """'Observation/abc (B12 result: status missing)' for a card caveat."""
+        return f"{self.ref} ({self.key_input}: {self.field} {self.reason})"
+
+
+@dataclass(frozen=True)
 class PatientRecord:
     patient_id: str
     as_of: datetime
@@ -164,6 +187,9 @@ class PatientRecord:
     # medication orders/statements whose product could not be read (a Medication reference that was
     # not sent): never silently dropped, every card names them
     unreadable_medications: tuple[str, ...] = ()
+    # resources of a used type whose read fields were unusable and that could have been an input:
+    # left out, named on every card, and considered by families that would otherwise read absence
+    unreadable_resources: tuple[UnreadableResource, ...] = ()
 
     @property
     def age_years(self) -> int | None:

@@ -9,7 +9,10 @@ below only lets the page talk to this service). The page
 - POSTs a pasted CDS Hooks request to `/cds-services/{id}` as it is;
 - sends a pasted FHIR Bundle + hook to POST /preview/api/evaluate, which builds the request an EHR
   would send (bundle_request.py, same logic as fixtures/build_requests.py) and evaluates it with the
-  app's engine, returning both.
+  app's engine, returning both;
+- sends pasted JSON to POST /preview/api/check: full R4 validation (fhir.conformance, the same check as
+  `b12-cds check`) listing every problem with its path, next to what the service does with each
+  resource (read, left out and named, or not read). Off the hot path: the service call never runs it.
 
 Fixture data come from the checkout's `fixtures/` directory (absent from the Docker image: the page
 then offers only pasting). Nothing here stores what is pasted.
@@ -31,6 +34,7 @@ from ..app_state import state
 from ..config import PROJECT_DIR
 from ..engine import Engine
 from ..errors import BadRequest, ServiceError
+from ..fhir.conformance import check_document
 from ..protocol.request import parse_hook_request
 from ..protocol.services import ServiceDefinition
 from .bundle_request import build_request, bundle_resources, split_draft_orders
@@ -152,3 +156,14 @@ def evaluate() -> Response:
     except ServiceError as exc:
         status, response = exc.status, exc.outcome()
     return json_response({"serviceId": service.id, "request": request_body, "status": status, "response": response})
+
+
+# --- full R4 check -------------------------------------------------------------------------------
+
+@bp.post("/api/check")
+def check() -> Response:
+    """A CDS Hooks request, a Bundle or one resource -> the R4 check report (paths, never values)."""
+    body = read_json_body()
+    if not isinstance(body, dict):
+        raise BadRequest("expected a JSON object: a CDS Hooks request, a FHIR Bundle or a FHIR resource")
+    return json_response(check_document(body, state().knowledge).as_dict())

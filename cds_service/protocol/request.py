@@ -1,8 +1,10 @@
 """CDS Hooks 2.0 service request: schema for the envelope and for each hook's context.
 
-Top-level unknown fields are rejected (the spec defines the request object completely and reserves
-`extension` for additions); unknown *context* fields are tolerated because hook definitions gain
-fields between versions and an EHR sending a newer hook version must not be refused.
+Unknown top-level fields are tolerated and reported by name (`HookRequest.ignored_fields`, logged by
+the API): EHRs add vendor fields and later spec versions add members, and refusing the request would
+silence the answer. Unknown *context* fields are tolerated too (hook definitions gain fields between
+versions). Refused: unknown fields inside `fhirAuthorization`, whose shape the spec fixes and where a
+typo (`acces_token`) would silently lose the credential, and every known field with a wrong type.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class FhirAuthorizationSchema(Schema):
 
 class HookRequestSchema(Schema):
     class Meta:
-        unknown = RAISE
+        unknown = EXCLUDE  # named in HookRequest.ignored_fields
 
     hook = required_string()
     hookInstance = fields.UUID(required=True)
@@ -83,6 +85,15 @@ PREFETCH_TOKEN_FIELDS: dict[str, frozenset[str]] = {
 }
 
 _envelope_schema = HookRequestSchema()
+_ENVELOPE_FIELDS = frozenset(_envelope_schema.fields)
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def ignored_field_names(body: dict[str, Any]) -> tuple[str, ...]:
+    """Unknown top-level field names; a name that is not a plain identifier is not echoed."""
+    return tuple(sorted(
+        name if _SAFE_NAME.match(name) else "(unprintable name)" for name in body if name not in _ENVELOPE_FIELDS
+    ))
 _context_schemas = {hook: cls() for hook, cls in CONTEXT_SCHEMAS.items()}
 
 
@@ -94,6 +105,7 @@ class HookRequest:
     prefetch: dict[str, Any] | None
     fhir_server: str | None
     fhir_authorization: dict[str, Any] | None
+    ignored_fields: tuple[str, ...] = ()  # unknown top-level fields, by name (safe names only)
 
     @property
     def patient_id(self) -> str:
@@ -134,4 +146,5 @@ def parse_hook_request(body: Any, expected_hook: str) -> HookRequest:
         prefetch=prefetch,
         fhir_server=envelope.get("fhirServer"),
         fhir_authorization=auth,
+        ignored_fields=ignored_field_names(body),
     )

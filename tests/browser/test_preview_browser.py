@@ -140,13 +140,34 @@ def test_evaluate_refuses_malformed_input_with_an_operation_outcome(client, body
 
 
 def test_evaluate_reports_the_services_own_errors(client) -> None:
-    bundle = load_patient("r2-folate-no-b12")
-    for entry in bundle["entry"]:
-        if entry["resource"]["resourceType"] == "MedicationRequest":
-            entry["resource"]["authoredOn"] = "2026-13-45"  # fails R4 validation in the engine
-    body = client.post("/preview/api/evaluate", json={"bundle": bundle, "hook": "patient-view"}).get_json()
-    assert body["status"] == 400 and body["response"]["resourceType"] == "OperationOutcome"
-    assert body["request"]["hook"] == "patient-view"
+    bundle = load_patient("healthy-normal-b12")
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    bundle["entry"].append({"resource": {  # a draft order the engine cannot read: it cannot be checked (412)
+        "resourceType": "MedicationRequest", "id": "draft-unreadable", "status": "draft", "intent": "order",
+        "subject": {"reference": f"Patient/{patient['id']}"}, "authoredOn": "today",
+        "medicationCodeableConcept": {"text": "Folic acid 5 mg tablets"}}})
+    body = client.post("/preview/api/evaluate", json={"bundle": bundle, "hook": "order-sign"}).get_json()
+    assert body["status"] == 412 and body["response"]["resourceType"] == "OperationOutcome"
+    assert "MedicationRequest/draft-unreadable" in body["response"]["issue"][0]["diagnostics"]
+    assert body["request"]["hook"] == "order-sign"
+
+
+def test_check_lists_every_r4_problem_with_its_path_and_what_the_service_does(client) -> None:
+    bundle = load_patient("r1-indeterminate-neuropathy")
+    b12 = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
+    b12["issued"] = "yesterday"  # tolerated by the service, an R4 error
+    b12["note"] = "a string"  # a field no rule reads: the service ignores it
+    condition = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition")
+    condition["clinicalStatus"]["coding"][0]["code"] = "bogus"  # required binding: left out and named
+    report = client.post("/preview/api/check", json=bundle).get_json()
+    assert report["kind"] == "bundle" and report["leftOut"] == 1
+    by_resource = {r["resource"]: r for r in report["results"]}
+    ref = f"Observation/{b12['id']}"
+    assert {p["path"] for p in by_resource[ref]["problems"]} == {"issued", "note"}
+    assert by_resource[ref]["service"] == "read"
+    left = by_resource[f"Condition/{condition['id']}"]
+    assert left["service"] == "left out: clinicalStatus not in the required value set"
+    assert "bogus" not in json.dumps(report)  # paths and messages, never the values
 
 
 # --- the page in Chromium against the real server --------------------------------------------------
@@ -293,6 +314,21 @@ def test_service_errors_and_bad_json_are_announced(page: Any) -> None:
     assert page.locator("article.cds-card").count() == 0
     assert "HTTP 412" in page.locator("#status").inner_text()
     assert page.locator("#error").get_attribute("role") == "alert"
+
+
+def test_check_section_lists_problems_of_the_pasted_json(page: Any) -> None:
+    bundle = load_patient("r1-indeterminate-neuropathy")
+    observation = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation")
+    observation["effectiveDateTime"] = "2026-13-45"
+    page.fill("#paste", json.dumps(bundle))
+    page.click("#run-check")
+    from playwright.sync_api import expect
+
+    expect(page.locator("#check-status")).to_contain_text("1 left out by the service")
+    rows = page.locator("#check-results tbody tr").evaluate_all(
+        "rs => rs.map(r => [...r.cells].map(c => c.textContent))")
+    assert [f"Observation/{observation['id']}", "left out: effectiveDateTime not a valid FHIR value of its type",
+            "effectiveDateTime"] == rows[0][1:4]
 
 
 def test_keyboard_labels_live_region_and_contrast(page: Any) -> None:

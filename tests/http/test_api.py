@@ -75,7 +75,10 @@ def test_wrong_hook_for_the_service_is_400(client, valid_request):
         (lambda r: r["context"].pop("patientId"), "context.patientId"),
         (lambda r: r["context"].update(patientId="Patient/p1"), "context.patientId"),
         (lambda r: r["context"].update(userId="example"), "context.userId"),
-        (lambda r: r.update(surprise=1), "surprise"),
+        (lambda r: r.update(fhirServer="https://ehr.example.org/fhir",
+                            fhirAuthorization={"acces_token": "t", "token_type": "Bearer", "expires_in": 300,
+                                               "scope": "patient/*.read", "subject": "b12"}),
+         "fhirAuthorization.acces_token"),
         (lambda r: r.update(fhirServer="ftp://ehr.example.org/fhir"), "fhirServer"),
         (lambda r: r.update(fhirAuthorization={"access_token": "t", "token_type": "Bearer", "expires_in": 300,
                                                "scope": "patient/*.read", "subject": "b12"}), "fhirServer"),
@@ -84,11 +87,24 @@ def test_wrong_hook_for_the_service_is_400(client, valid_request):
                                                "scope": "patient/*.read", "subject": "b12"}), "token_type"),
     ],
     ids=["no-hookInstance", "bad-uuid", "no-context", "no-patientId", "patientId-as-reference",
-         "userId-not-reference", "unknown-field", "non-http-fhirServer", "auth-without-fhirServer", "bad-token-type"],
+         "userId-not-reference", "unknown-auth-field", "non-http-fhirServer", "auth-without-fhirServer",
+         "bad-token-type"],
 )
 def test_invalid_request_fields_are_400_naming_the_field(client, valid_request, mutate, fragment):
     mutate(valid_request)
     assert_outcome(post(client, URL, valid_request), 400, fragment)
+
+
+def test_unknown_top_level_fields_are_answered_and_logged_by_name_only(client, valid_request, caplog):
+    """An EHR's vendor field or a later spec version's member must not silence the answer."""
+    valid_request["com.epic.vendorField"] = {"secret": "Zebulon Quixotic"}
+    valid_request["surprise"] = 1
+    with caplog.at_level("INFO", logger="cds_service.api"):
+        response = post(client, URL, valid_request)
+    assert response.status_code == 200 and response.get_json() == {"cards": []}
+    logged = [r for r in caplog.records if r.getMessage() == "service evaluated"]
+    assert logged[-1].fields["ignored_fields"] == ["com.epic.vendorField", "surprise"]
+    assert "Zebulon" not in caplog.text
 
 
 def test_patient_scoped_token_for_another_patient_is_400(client, valid_request):
@@ -189,12 +205,15 @@ def test_missing_optional_prefetch_key_is_answered(client):
     assert post(client, URL, patient_view_request(procedures=OMIT, patient=OMIT)).status_code == 200
 
 
-def test_used_resource_failing_fhir_validation_is_400_naming_it(client):
+def test_used_resource_with_an_unusable_read_field_is_left_out_and_named_not_a_400(client):
     bad = b12_observation(150)
     bad["effectiveDateTime"] = "2026-13-45"
-    issue = assert_outcome(post(client, URL, patient_view_request(labs=searchset(bad))), 400, "Observation/b12-1",
-                           "effectiveDateTime")
-    assert issue["code"] == "structure"
+    response = post(client, URL, patient_view_request(labs=searchset(bad)))
+    assert response.status_code == 200
+    named = response.get_json()["extension"]["org.b12-neuro-cds.unreadable-resources"]
+    assert named == [{"reference": "Observation/b12-1", "resourceType": "Observation", "keyInput": "B12 result",
+                      "field": "effectiveDateTime", "reason": "not a valid FHIR value of its type"}]
+    assert "2026-13-45" not in response.get_data(as_text=True)  # the value is never echoed
 
 
 def test_unused_invalid_resource_is_ignored_not_validated(client):

@@ -418,7 +418,7 @@ REQUEST_CASES: list[tuple[str, Any, bool]] = [
         fhirServer="https://ehr.example.org/fhir",
         fhirAuthorization={"access_token": "t", "token_type": "bearer", "expires_in": 300,
                            "scope": "user/Patient.read", "subject": "cds"}), False),
-    ("unknown-top-level-field", lambda b: b.update(user="Practitioner/1"), False),
+    ("unknown-top-level-field", lambda b: b.update(user="Practitioner/1"), True),
     ("missing-context", lambda b: b.pop("context"), False),
     ("missing-hookInstance", lambda b: b.pop("hookInstance"), False),
     ("hookInstance-not-uuid", lambda b: b.update(hookInstance="abc"), False),
@@ -618,9 +618,21 @@ def test_malformed_json_400_conforms(api, openapi: OpenAPI) -> None:
 
 def test_schema_violation_400_conforms(api, openapi: OpenAPI) -> None:
     path = f"/cds-services/{PATIENT_VIEW}"
-    body = {**patient_view_body(), "unexpected": True}
+    body = {**patient_view_body(), "hookInstance": "not-a-uuid"}
     response = api.post(path, json=body)
     assert response.status_code == 400
+    assert_conforms(openapi, "post", path, response)
+
+
+def test_unreadable_resource_200_with_extension_conforms(api, openapi: OpenAPI) -> None:
+    path = f"/cds-services/{PATIENT_VIEW}"
+    body = patient_view_body()
+    broken = {"resourceType": "Observation", "id": "b12-1", "subject": {"reference": "Patient/p1"},
+              "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]}}  # no status
+    body["prefetch"]["labs"] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": broken}]}
+    response = api.post(path, json=body)
+    assert response.status_code == 200
+    assert response.get_json()["extension"]["org.b12-neuro-cds.unreadable-resources"][0]["field"] == "status"
     assert_conforms(openapi, "post", path, response)
 
 

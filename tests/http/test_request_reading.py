@@ -77,7 +77,9 @@ def test_a_non_string_resource_id_is_not_echoed(client):
     bad = deficient_b12()
     bad["id"] = {"n": "Zebulon Quixotic"}
     response = post(client, patient_view_request(labs=searchset(bad)))
-    assert response.status_code == 400
+    assert response.status_code == 200  # left out and named, not a reason to refuse the request
+    named = response.get_json()["extension"]["org.b12-neuro-cds.unreadable-resources"]
+    assert [n["reference"] for n in named] == ["Observation/(no valid id)"]
     assert "Zebulon" not in response.get_data(as_text=True)
 
 

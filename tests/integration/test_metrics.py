@@ -114,7 +114,11 @@ def test_counters_after_real_calls_under_gunicorn(tmp_path: Path, fhir_server) -
         assert value(samples, "b12_cds_cards_suppressed_total", topic="mma-testing") == 0
         # only the whitelisted label names exist
         label_names = {k for (name, labels) in samples for k, _ in labels if name.startswith("b12_cds_")}
-        assert label_names <= {"service", "hook", "topic", "indicator", "status", "le"}
+        assert label_names <= {"service", "hook", "topic", "indicator", "status", "le", "outcome", "resource_type",
+                               "field"}
+        # the read pass is counted: resources read, none set aside in these clean charts
+        assert value(samples, "b12_cds_fhir_resources_read_total", outcome="read") > 0
+        assert value(samples, "b12_cds_fhir_resources_read_total", outcome="unreadable") == 0
         # the separate port (no client JWT, for Prometheus inside the cluster) shows the same totals
         on_port = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
         assert value(on_port, "b12_cds_requests_total", **pv, status="200") == 7

@@ -1,4 +1,4 @@
-"""Only resources whose codes the knowledge knows are validated and normalised."""
+"""Only resources whose codes the knowledge knows are read into their typed form and normalised."""
 
 from __future__ import annotations
 

@@ -333,6 +333,9 @@ def record_caveats(record: PatientRecord, evidence: Iterable[EvidenceItem]) -> t
         refs = join_words(list(record.unreadable_medications))
         caveats.append(f"Medication product could not be read (its Medication resource was not sent): {refs}; "
                        "check these orders by hand.")
+    if record.unreadable_resources:
+        items = join_words([u.describe() for u in record.unreadable_resources])
+        caveats.append(f"Could not be read (invalid data, left out): {items}; the conclusion may be incomplete.")
     notes = [e.note for e in evidence if e.kind == "medication" and e.note]
     if any("matched by name" in n for n in notes):
         caveats.append("Some medications were recognised by name, not by code: check the evidence table.")

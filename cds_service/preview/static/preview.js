@@ -305,6 +305,54 @@
     }
   }
 
+  function renderCheck(report) {
+    var box = $('check-results');
+    box.replaceChildren();
+    $('check-status').textContent = report.kind + ': ' + report.resources + ' resource(s), ' + report.problems +
+      ' problem(s), ' + report.leftOut + ' left out by the service.';
+    (report.requestProblems || []).forEach(function (text) {
+      box.appendChild(el('p', { className: 'error', text: 'Request: ' + text }));
+    });
+    if (!report.results.length) { return; }
+    var head = el('tr', {}, ['Location', 'Resource', 'Service', 'Path', 'Problem'].map(function (h) {
+      return el('th', { scope: 'col', text: h });
+    }));
+    var body = el('tbody');
+    report.results.forEach(function (r) {
+      var problems = r.problems.length ? r.problems : [{ path: '', message: '' }];
+      problems.forEach(function (p) {
+        body.appendChild(el('tr', {}, [r.location, r.resource, r.service, p.path, p.message].map(function (v) {
+          return el('td', { text: v });
+        })));
+      });
+    });
+    box.appendChild(el('table', { className: 'check-table' }, [el('thead', {}, [head]), body]));
+  }
+
+  async function runCheck() {
+    var parsed;
+    try {
+      parsed = JSON.parse($('paste').value.trim());
+    } catch (err) {
+      $('check-results').replaceChildren();
+      $('check-status').textContent = 'The pasted text is not valid JSON: ' + err.message;
+      return;
+    }
+    $('check-status').textContent = 'Checking…';
+    try {
+      var result = await postJson('/preview/api/check', parsed);
+      if (result.status !== 200) {
+        $('check-results').replaceChildren();
+        $('check-status').textContent = describeError(result.status, result.body);
+        return;
+      }
+      renderCheck(result.body);
+      $('check').focus();
+    } catch (err) {
+      $('check-status').textContent = 'The check failed: ' + err.message;
+    }
+  }
+
   function describeScenario() {
     var chosen = scenarios.filter(function (s) { return s.id === $('scenario').value; })[0];
     if (!chosen) { $('scenario-description').textContent = ''; return; }
@@ -317,6 +365,7 @@
   async function init() {
     $('fixture-form').addEventListener('submit', runFixture);
     $('paste-form').addEventListener('submit', runPaste);
+    $('run-check').addEventListener('click', runCheck);
     $('scenario').addEventListener('change', describeScenario);
     try {
       var discovery = await getJson('/cds-services');

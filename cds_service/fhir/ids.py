@@ -1,0 +1,16 @@
+"""How a resource is named in messages, logs and cards: 'Type/id', never anything else from it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def describe_ref(resource: dict[str, Any]) -> str:
+    """'Type/id' for messages; an id that is not a plain FHIR id is not echoed (it could hold PHI)."""
+    rid = resource.get("id")
+    valid = isinstance(rid, str) and _FHIR_ID.fullmatch(rid)
+    rtype = resource.get("resourceType")
+    return f"{rtype if isinstance(rtype, str) else 'Resource'}/{rid if valid else '(no valid id)'}"
