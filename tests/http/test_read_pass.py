@@ -20,8 +20,9 @@ from cds_service import create_app
 from cds_service.engine import UNREADABLE_EXTENSION
 from cds_service.fhir.reader import read_resources
 from cds_service.knowledge import load_knowledge
-from tests.conftest import b12_observation, patient_view_request, searchset
-from tests.scenario_support import PROJECT, load_scenarios, request_for, scenario_id, service_url
+from tests.support.fhir import b12_observation, patient_view_request, searchset
+from tests.support.project import PROJECT
+from tests.support.scenarios import load_scenarios, request_for, scenario_id, service_url
 
 KB = load_knowledge()
 SCENARIOS = load_scenarios()

@@ -22,8 +22,9 @@ import pytest
 from cds_service import create_app
 from cds_service.engine import UNREADABLE_EXTENSION
 from cds_service.fhir.forms import USED_RESOURCE_TYPES
+from tests.support.project import PROJECT
 
-CORPUS = Path(os.environ.get("B12_FHIR_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "fhir-corpus"))
+CORPUS = Path(os.environ.get("B12_FHIR_CORPUS", PROJECT.parent / "shared" / "fhir-corpus"))
 FILES = sorted(CORPUS.glob("*.json")) if CORPUS.is_dir() else []
 pytestmark = pytest.mark.skipif(not FILES, reason=f"FHIR corpus not found at {CORPUS} (set B12_FHIR_CORPUS)")
 
