@@ -112,7 +112,7 @@ def start_floor(workdir: Path, workers: int) -> Proc:
 
 
 def start_sekmet(workdir: Path) -> Proc:
-    """sekmet-fhir as tests/sekmet_server.py starts it (bearer auth, SQLite data dir)."""
+    """sekmet-fhir as tests/support/sekmet.py starts it (bearer auth, SQLite data dir)."""
     if not SEKMET.exists():
         raise FileNotFoundError(f"{SEKMET} missing (scripts/bootstrap.sh test installs it)")
     port = free_port()

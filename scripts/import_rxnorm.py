@@ -4,7 +4,7 @@ Why a generator and a committed output: the service must run where ../shared is 
 so the knowledge ships inside the package; and a clinical reviewer should read a diff of plain JSON,
 not trust a script. The output is a pure function of the three TSV files in ../shared/rxnorm and of
 the ingredient names in cds_service/knowledge/medication_text.json, so tests can regenerate it and
-compare (tests/test_rxnorm_products.py).
+compare (tests/unit/test_rxnorm_products.py).
 
 Nothing is invented here: every code, name, strength, route, source and status is copied from
 rxnorm-products.tsv (and its evidence file); brand names from brand-names.tsv. What the script adds

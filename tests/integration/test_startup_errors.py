@@ -19,9 +19,9 @@ import pytest
 from cds_service.cards.wording import WORDING_FILE
 from cds_service.config import DEFAULT_HOOKS_DIR, PACKAGE_DIR
 from cds_service.knowledge import DEFAULT_DIRECTORY as KNOWLEDGE_DIR
+from tests.support.project import PROJECT
 
 BIN = Path(sys.executable).parent
-PROJECT = Path(__file__).resolve().parents[2]
 
 
 def start(tmp_path: Path, *, console_script: bool = False, pythonpath: Path | None = None,

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,8 +27,9 @@ from typing import Any
 
 import pytest
 
-PROJECT = Path(__file__).resolve().parents[2]
-EVALUATION_TIME = "2026-11-01T12:00:00Z"
+from tests.support.project import EVALUATION_TIME, PROJECT
+from tests.support.server import free_port
+
 FIXTURE_REQUEST = PROJECT / "fixtures" / "requests" / "r3-ataxia-new.patient-view.json"
 # What the Dockerfile's build stage copies: the wheel must not need anything else from the checkout.
 BUILD_INPUTS = ("pyproject.toml", "README.md", "openapi.yaml", "hooks", "cds_service")
@@ -47,12 +47,6 @@ def _clean_env(**extra: str) -> dict[str, str]:
            if not k.startswith("CDS_") and k not in {"PYTHONPATH", "PROMETHEUS_MULTIPROC_DIR", "VIRTUAL_ENV"}}
     env.update(extra)
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _request(url: str, body: Any = None) -> tuple[int, Any]:
@@ -103,7 +97,7 @@ def test_the_installed_package_does_not_come_from_the_checkout(installed: Path, 
 
 
 def test_the_installed_wheel_serves_discovery_and_a_card(installed: Path, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = _clean_env(CDS_EVALUATION_TIME=EVALUATION_TIME, CDS_DATABASE_URL=f"sqlite:///{tmp_path}/cds.db",
                      CDS_LOG_LEVEL="WARNING")
     log_path = tmp_path / "server.log"

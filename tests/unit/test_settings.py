@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,9 @@ from cds_service.config import (
     load_settings,
 )
 from cds_service.security.settings import AUTH_VARIABLES
+from tests.support.project import PROJECT
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = PROJECT / "README.md"
 CLI_VARIABLES = {"CDS_HOST", "CDS_PORT", "CDS_WORKERS"}  # read by `b12-cds serve` itself (cli.py)
 ISSUERS = json.dumps([{"iss": "https://ehr.example.org", "jwks_url": "https://ehr.example.org/jwks.json"}])
 

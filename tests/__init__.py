@@ -1,0 +1,1 @@
+"""The test suite, by layer: unit/, http/, integration/, browser/; shared helpers in support/."""

@@ -1,0 +1,1 @@
+"""Helpers shared by every layer of the suite; import them as `tests.support.<module>`."""

@@ -1,0 +1,1 @@
+"""Pure functions: rules, assessment, arbitration, normaliser, knowledge, cards, units. No app, no server."""
