@@ -53,10 +53,6 @@ class UnsupportedMediaType(ServiceError):
         )
 
 
-class PayloadTooLarge(ServiceError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body exceeds the limit of {limit} bytes (CDS_MAX_BODY_BYTES)", 413, "too-long")
-
 
 class PreconditionFailed(ServiceError):
     """Required data is absent from prefetch and cannot be fetched (CDS Hooks: 412)."""

@@ -29,6 +29,7 @@ from prometheus_client import (
 from prometheus_client import multiprocess as _multiprocess
 
 from .clinical.rules import FAMILIES
+from .fhir.forms import USED_RESOURCE_TYPES
 from .fhir.screen import SCREENED_FIELDS
 
 if TYPE_CHECKING:
@@ -88,8 +89,7 @@ WITHHELD = Counter(
     "Rule families held back because an input whose absence they would report could not be read, by topic",
     ["topic"],
 )
-_RESOURCE_TYPES = frozenset({"Patient", "Observation", "Condition", "Procedure", "Medication", "MedicationRequest",
-                             "MedicationStatement", "MedicationAdministration", "ServiceRequest"})
+_RESOURCE_TYPES = USED_RESOURCE_TYPES
 
 _FETCH_FAILURE_STATUSES = frozenset({"timeout", "unreachable", "circuit-open", "budget-exhausted", "invalid-response"})
 

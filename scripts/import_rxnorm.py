@@ -41,7 +41,7 @@ PRODUCTS_TSV = "rxnorm-products.tsv"
 EVIDENCE_TSV = "rxnorm-products-evidence.tsv"
 BRANDS_TSV = "brand-names.tsv"
 
-# The table's ingredient_class -> service concept ids (cds_service/clinical/concepts.py). The
+# The table's ingredient_class -> service concept ids (cds_service/knowledge/concepts.py). The
 # combination class gets its folate part from the ingredient names (folic acid or levomefolate).
 TABLE_CLASSES: dict[str, tuple[str, ...]] = {
     "metformin": ("metformin",),

@@ -26,7 +26,6 @@ from .resources import resource_for
 from .units import with_display_units
 from .wording import FamilyWording, Wording, load_wording
 
-SUMMARY_MAX = 139
 # For callers with no HTTP request (the evaluate CLI, tests): where `b12-cds serve` listens by default.
 LOCAL_BASE_URL = "http://127.0.0.1:8080"
 
@@ -64,7 +63,7 @@ def build_card(
     source_citation = kb.citations[family.source_citation]
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
-        "summary": _clip(finding.summary),
+        "summary": finding.summary,  # the rules keep it inside the limit (rules.common.summary)
         "indicator": finding.indicator.value,
         "detail": render_detail(finding, advice),
         "source": {
@@ -81,11 +80,6 @@ def build_card(
     card["links"] = [{"label": wording.link_labels["explanation"], "url": explain, "type": "absolute"},
                      *_links(citation_ids, kb)]
     return prune(card)
-
-
-def _clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1].rstrip() + "…"
 
 
 def _citation_ids(finding: Finding, family: FamilyWording, kb: Any) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .concepts import (
+from ..knowledge.concepts import (
     B12_ACTIVE,
     B12_DEFICIENCY,
     B12_TOTAL,

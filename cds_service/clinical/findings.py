@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+SUMMARY_MAX = 139  # CDS Hooks: the card summary is a "<140-character" sentence
+
 
 class Indicator(StrEnum):
     """CDS Hooks card indicator, ordered by urgency."""

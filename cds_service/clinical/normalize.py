@@ -20,8 +20,9 @@ from typing import Any
 import msgspec
 
 from cds_service.clinical import units as dose
-from cds_service.clinical.concepts import B12_REPLACEMENT, CONDITION_CLASSES, FOLIC_ACID, MEDICATION_CLASSES
 from cds_service.clinical.record import (
+    OPEN_ORDER_STATUSES,
+    USABLE_LAB_STATUSES,
     CodeRef,
     LabResult,
     MatchMethod,
@@ -36,14 +37,13 @@ from cds_service.clinical.unreadable import unreadable_resource
 from cds_service.fhir import forms as f
 from cds_service.fhir.reader import ReadResult, contained_medication, read_resources
 from cds_service.knowledge import Knowledge
+from cds_service.knowledge.concepts import B12_REPLACEMENT, CONDITION_CLASSES, FOLIC_ACID, MEDICATION_CLASSES
 from cds_service.knowledge.model import ProductInfo
 
 UCUM = "http://unitsofmeasure.org"
-RESULT_STATUSES = frozenset({"final", "amended", "corrected"})
 CONDITION_ACTIVE = frozenset({"active", "recurrence", "relapse"})
 CONDITION_IGNORED = frozenset({"entered-in-error", "refuted"})
 COMPARATORS = frozenset({"<", "<=", ">", ">="})
-OPEN_ORDER = frozenset({"active", "draft", "on-hold"})
 ACTIVE_BY_TYPE: dict[str, frozenset[str]] = {
     "MedicationRequest": frozenset({"active", "on-hold"}),
     "MedicationStatement": frozenset({"active", "intended"}),
@@ -221,7 +221,7 @@ def _classify(kb: Knowledge, codings: list[f.Coding], allowed: frozenset[str]) -
 # --- observations ----------------------------------------------------------------------------------
 def _observation(res: f.Observation, kb: Knowledge, include_preliminary: bool) -> LabResult | Problem | None:
     status = res.status
-    if status not in RESULT_STATUSES and not (include_preliminary and status == "preliminary"):
+    if status not in USABLE_LAB_STATUSES and not (include_preliminary and status == "preliminary"):
         return None
     codings = _codings(res.code)
     for coding in codings:
@@ -582,7 +582,7 @@ def _service_request(
     res: f.ServiceRequest | f.DraftServiceRequest, kb: Knowledge, *, is_draft: bool
 ) -> OrderFact | None:
     status = res.status or ("draft" if is_draft else "unknown")
-    if status not in OPEN_ORDER and not (is_draft and status not in DRAFT_CLOSED):
+    if status not in OPEN_ORDER_STATUSES and not (is_draft and status not in DRAFT_CLOSED):
         return None
     codings = _codings(res.code)
     concepts: frozenset[str] = frozenset()

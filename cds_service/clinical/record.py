@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
 
+from ..knowledge.concepts import CODE_SYSTEM_LABELS
+
 Comparator = Literal["<", "<=", ">", ">="]
 # Results timestamped slightly after "now" (EHR and service clocks, or a wrong time zone) still count.
 FUTURE_SKEW = timedelta(days=1)
@@ -25,6 +27,12 @@ StrengthPer = Literal["unit", "mL"]
 # Where a product's strength per unit was read (clinical-reference 4.6 D3, in this order of trust).
 StrengthSource = Literal["dosage", "Medication.ingredient.strength", "product name", "product table"]
 
+
+# Observation statuses a rule may interpret (clinical-reference 4.1: final, amended, corrected;
+# preliminary only if configured, which it is not).
+USABLE_LAB_STATUSES: frozenset[str] = frozenset({"final", "amended", "corrected"})
+# ServiceRequest statuses that mean "already ordered, do not suggest it again".
+OPEN_ORDER_STATUSES: frozenset[str] = frozenset({"draft", "active", "on-hold"})
 
 @dataclass(frozen=True)
 class CodeRef:
@@ -36,14 +44,7 @@ class CodeRef:
 
     def label(self) -> str:
         """Short human label such as 'LOINC 2132-9' used in card evidence."""
-        names = {
-            "http://loinc.org": "LOINC",
-            "http://snomed.info/sct": "SNOMED CT",
-            "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
-            "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
-            "http://www.whocc.no/atc": "ATC",
-        }
-        return f"{names.get(self.system, self.system)} {self.code}"
+        return f"{CODE_SYSTEM_LABELS.get(self.system, self.system)} {self.code}"
 
 
 @dataclass(frozen=True)

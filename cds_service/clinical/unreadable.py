@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..fhir.ids import MEDICATION_RESOURCE_TYPES
 from ..fhir.reader import ReadFailure
-from . import concepts as c
-from .concepts import MEDICATION_CLASSES
+from ..knowledge import concepts as c
+from ..knowledge.concepts import MEDICATION_CLASSES
 from .record import PatientRecord, UnreadableResource
-
-MEDICATION_TYPES = frozenset({"MedicationRequest", "MedicationStatement", "MedicationAdministration"})
 
 # --- unreadable resources --------------------------------------------------------------------------
 # What an unreadable resource could have been, most specific first: the words a card uses.
@@ -46,7 +45,7 @@ def key_input_label(concepts: frozenset[str], resource_type: str) -> str:
             return label
     if concepts:
         return "condition or finding the rules read"
-    if resource_type in MEDICATION_TYPES:
+    if resource_type in MEDICATION_RESOURCE_TYPES:
         return "medication (product not identified)"
     return _BY_TYPE.get(resource_type, "input the rules read")
 

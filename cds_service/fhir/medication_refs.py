@@ -12,15 +12,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..protocol.services import PrefetchSpec
+from .ids import MEDICATION_RESOURCE_TYPES
 from .prefetch import Fetched, Fetcher
 
-MEDICATION_TYPES = frozenset({"MedicationRequest", "MedicationStatement", "MedicationAdministration"})
 MAX_MEDICATION_READS = 20
 
 
 def referenced_medication_id(resource: dict[str, Any]) -> str | None:
     """The id in medicationReference 'Medication/<id>' (None for codes, contained '#x' or nothing)."""
-    if resource.get("resourceType") not in MEDICATION_TYPES or "medicationCodeableConcept" in resource:
+    if resource.get("resourceType") not in MEDICATION_RESOURCE_TYPES or "medicationCodeableConcept" in resource:
         return None
     reference = resource.get("medicationReference")
     target = reference.get("reference") if isinstance(reference, dict) else None

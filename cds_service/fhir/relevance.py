@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..knowledge import Knowledge
+from .ids import MEDICATION_RESOURCE_TYPES
 
 # Per knowledge object, the concepts of each (system, code) and each medication name already looked
 # up: a chart repeats the same few codes, and this runs for every resource of a used type. Bounded so
@@ -25,7 +26,6 @@ _MEMO: weakref.WeakKeyDictionary[Knowledge, dict[Any, frozenset[str]]] = weakref
 _MEMO_MAX = 8192
 
 BY_CODE = frozenset({"Observation", "Condition", "Procedure", "ServiceRequest"})
-MEDICATIONS = frozenset({"MedicationRequest", "MedicationStatement", "MedicationAdministration"})
 
 
 def _codings(concept: Any) -> Iterable[tuple[Any, Any, Any]]:
@@ -159,7 +159,7 @@ def input_concepts(
         if resource_type == "Observation" and "valueCodeableConcept" in resource:
             found = found | code_concepts(kb, resource["valueCodeableConcept"], memo)
         return found or None
-    if resource_type in MEDICATIONS:
+    if resource_type in MEDICATION_RESOURCE_TYPES:
         return _medication_concepts(kb, resource, medications or {}, memo)
     return None
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from cds_service.clinical.concepts import ALL_CONCEPTS, LAB_ANALYTES, MEDICATION_CLASSES
+from cds_service.knowledge.concepts import ALL_CONCEPTS, LAB_ANALYTES, MEDICATION_CLASSES
 
 from .explain import FAMILIES_FILE, knowledge_digest, load_families, load_unit_display
 from .medication_names import NameExclusion

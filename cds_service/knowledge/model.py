@@ -350,10 +350,7 @@ class Knowledge:
             return None
         return round(float(value) * factor, 6)
 
-    def unit_table(self, analyte: str) -> UnitTable:
-        return self._units[analyte]
 
-    # --- thresholds ------------------------------------------------------------------------------
     def threshold(self, key: str) -> Threshold:
         try:
             return self._thresholds[key]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cds_service.clinical.concepts import B12_REPLACEMENT
+from cds_service.knowledge.concepts import B12_REPLACEMENT
 
 from .medication_names import BrandName
 from .model import CODE_STATUSES, CodedEntry, KnowledgeError, ProductInfo, Strength

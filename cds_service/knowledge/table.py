@@ -10,16 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .concepts import CODE_SYSTEM_LABELS
 from .model import CodedEntry, Knowledge, ProductInfo
 from .products import PRODUCT_VALUESET  # its entries are listed in their own section, not twice
-
-_SYSTEM_LABELS = {
-    "http://loinc.org": "LOINC",
-    "http://snomed.info/sct": "SNOMED CT",
-    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
-    "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
-    "http://www.whocc.no/atc": "ATC",
-}
 
 
 def knowledge_table(kb: Knowledge, *, include_inactive: bool = False, width: int = 60) -> str:
@@ -83,7 +76,7 @@ def _entry_rows(entries: Sequence[CodedEntry], width: int) -> list[str]:
     for e in sorted(entries, key=lambda e: (e.valueset, e.system, e.code, e.concept)):
         code = e.code + ("*" if e.match == "descendants" else "")
         rows.append((
-            e.valueset, _SYSTEM_LABELS.get(e.system, e.system), code, _cut(e.display, 40),
+            e.valueset, CODE_SYSTEM_LABELS.get(e.system, e.system), code, _cut(e.display, 40),
             e.concept, e.status, _cut(e.source, width),
         ))
     return _columns(rows)

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from cds_service.clinical.concepts import MEDICATION_CLASSES
+from cds_service.knowledge.concepts import MEDICATION_CLASSES
 
 from .model import KnowledgeError
 

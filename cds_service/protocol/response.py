@@ -11,6 +11,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from ..clinical.findings import SUMMARY_MAX, Indicator  # the spec: a "<140-character" summary
 from .common import (
     CodingSchema,
     DisplayedCodingSchema,
@@ -22,8 +23,7 @@ from .common import (
     required_string,
 )
 
-INDICATORS = ("info", "warning", "critical")
-SUMMARY_MAX = 139  # the spec says "<140-character"
+INDICATORS = tuple(indicator.value for indicator in Indicator)
 
 
 class StrictSchema(Schema):

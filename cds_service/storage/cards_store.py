@@ -11,9 +11,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..alerting import PriorOverride
+from ..clinical.findings import Indicator
 from .db import feedback_table, identity_overrides_table, issued_cards_table
-
-RANKS = {"info": 0, "warning": 1, "critical": 2}
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ def overrides_since(engine: Engine, identities: Iterable[str], since: datetime) 
         for identity, indicator, last_at in conn.execute(stmt):
             if last_at.tzinfo is None:  # SQLite returns naive datetimes; we store UTC
                 last_at = last_at.replace(tzinfo=UTC)
-            rank = RANKS.get(indicator, 0)
+            rank = Indicator(indicator).rank if indicator in Indicator._value2member_map_ else 0
             prior = result.get(identity)
             result[identity] = PriorOverride(
                 max(rank, prior.max_rank) if prior else rank, max(last_at, prior.last_at) if prior else last_at

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from cds_service.clinical import concepts as c
 from cds_service.clinical.record import (
     CodeRef,
     LabResult,
@@ -21,6 +20,7 @@ from cds_service.clinical.record import (
     PatientRecord,
     Problem,
 )
+from cds_service.knowledge import concepts as c
 
 # --- record factories --------------------------------------------------------------------------------
 # Hand-built PatientRecords for rule tests: every helper takes "days ago" relative to AS_OF so a test

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cds_service.clinical import concepts as c
 from cds_service.clinical.assessment import assess
 from cds_service.clinical.normalize import build_patient_record
 from cds_service.clinical.rules.cover import read_b12_product
 from cds_service.clinical.units import format_mg, strength_from_name, strength_from_ratio
+from cds_service.knowledge import concepts as c
 from tests.support.factories import b12, med, mma, order, problem, record
 from tests.support.project import PROJECT
 

@@ -13,7 +13,6 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from cds_service.cards import CardBuildError, build_cards
 from cds_service.cards.markdown import escape
 from cds_service.cards.wording import load_wording
-from cds_service.clinical import concepts as c
 from cds_service.clinical.findings import (
     EvidenceItem,
     Finding,
@@ -22,6 +21,7 @@ from cds_service.clinical.findings import (
     ThresholdApplied,
 )
 from cds_service.clinical.rules import FAMILIES, evaluate_families
+from cds_service.knowledge import concepts as c
 from tests.support.factories import assessed, b12, med, mma, problem, record, unreadable_b12
 
 TOPIC_SYSTEM = "https://b12-neuro-cds.example.org/CodeSystem/card-topic"
@@ -148,9 +148,15 @@ def test_cards_are_ordered_critical_first(kb):
     assert [card["indicator"] for card in cards] == ["critical", "info"]
 
 
-def test_an_overlong_summary_is_clipped_to_139_characters(kb):
+def test_an_overlong_summary_is_clipped_once_by_the_rules_and_checked_by_the_response_schema(kb):
+    """One clipping point (rules.common.summary, which every family calls) and one check, not three."""
+    from cds_service.clinical.rules.common import summary
+    from cds_service.protocol.response import InvalidCard, validate_response
+
+    assert len(summary("x" * 300)) == 139 and summary("a  b\nc") == "a b c"
     card = build_cards([finding(summary="x" * 300)], kb, hook="patient-view", patient_id="p")[0]
-    assert len(card["summary"]) == 139
+    with pytest.raises(InvalidCard):
+        validate_response({"cards": [card]})
 
 
 # --- suggested resources ----------------------------------------------------------------------------------

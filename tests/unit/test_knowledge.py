@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B.valueset import ValueSet
 
-from cds_service.clinical.concepts import ALL_CONCEPTS, LAB_ANALYTES, MEDICATION_CLASSES
 from cds_service.knowledge import DEFAULT_DIRECTORY, KnowledgeError, knowledge_table, load_knowledge
+from cds_service.knowledge.concepts import ALL_CONCEPTS, LAB_ANALYTES, MEDICATION_CLASSES
 from cds_service.knowledge.model import REQUIRED_CITATION_IDS, REQUIRED_ORDERABLE_KEYS, REQUIRED_THRESHOLD_KEYS
 
 LOINC = "http://loinc.org"

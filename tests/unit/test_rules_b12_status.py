@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.clinical import concepts as c
 from cds_service.clinical.rules.b12_status import classify_b12
 from cds_service.clinical.rules.cover import b12_cover, folate_exclusion_reason
 from cds_service.clinical.rules.mma import assess_mma, latest_homocysteine, renal_context
 from cds_service.clinical.rules.neuro import assess_neuro
 from cds_service.clinical.rules.risk import assess_risk
+from cds_service.knowledge import concepts as c
 from cds_service.knowledge import load_knowledge
 from tests.support.factories import active_b12, b12, egfr, lab, med, mma, problem, record, unreadable_b12
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.clinical import concepts as c
 from cds_service.clinical.findings import Indicator
 from cds_service.clinical.rules.b12_testing import evaluate as b12_testing_rule
+from cds_service.knowledge import concepts as c
 from cds_service.knowledge import load_knowledge
 from tests.support.factories import (
     action_keys,

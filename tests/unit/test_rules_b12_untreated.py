@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.clinical import concepts as c
 from cds_service.clinical.findings import Indicator
 from cds_service.clinical.rules.b12_untreated import evaluate as _b12_untreated_rule
 from cds_service.clinical.rules.mma_testing import evaluate as _mma_testing_rule
+from cds_service.knowledge import concepts as c
 from tests.support.factories import (
     action_keys,
     active_b12,

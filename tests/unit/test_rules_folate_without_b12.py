@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.clinical import concepts as c
 from cds_service.clinical.findings import Indicator
 from cds_service.clinical.rules.folate_without_b12 import evaluate as _folate_without_b12_rule
+from cds_service.knowledge import concepts as c
 from tests.support.factories import (
     action_keys,
     active_b12,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.clinical import concepts as c
 from cds_service.clinical.findings import Indicator
 from cds_service.clinical.rules.nitrous_oxide_risk import evaluate as _nitrous_oxide_risk_rule
+from cds_service.knowledge import concepts as c
 from tests.support.factories import (
     action_keys,
     b12,

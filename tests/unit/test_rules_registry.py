@@ -6,8 +6,8 @@ import ast
 
 import pytest
 
-from cds_service.clinical import concepts as c
 from cds_service.clinical.rules import FAMILIES, UnknownFamily, evaluate_families
+from cds_service.knowledge import concepts as c
 from cds_service.knowledge import load_knowledge
 from tests.support.factories import assessed, b12, check_finding, med, mma, problem, record, unreadable_b12
 from tests.support.project import PROJECT

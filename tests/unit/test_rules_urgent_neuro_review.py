@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.clinical import concepts as c
 from cds_service.clinical.findings import Indicator
 from cds_service.clinical.rules.urgent_neuro_review import evaluate as _urgent_neuro_review_rule
+from cds_service.knowledge import concepts as c
 from tests.support.factories import (
     action_keys,
     active_b12,

@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, TypedDict
 
-from ..concepts import B12_ACTIVE, B12_TOTAL, PREGNANCY
+from ...knowledge.concepts import B12_ACTIVE, B12_TOTAL, PREGNANCY
 from ..findings import EvidenceItem, ThresholdApplied
 from ..record import LabResult, MedicationExposure, PatientRecord
 from .common import (

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..concepts import B12_ACTIVE, B12_TOTAL, FOLATE_SERUM, METFORMIN, MMA, NEURO_SENSORY, PREGNANCY
+from ...knowledge.concepts import B12_ACTIVE, B12_TOTAL, FOLATE_SERUM, METFORMIN, MMA, NEURO_SENSORY, PREGNANCY
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
 from .common import (
     KnowledgeView,

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..concepts import B12_ACTIVE, B12_TOTAL, IF_ANTIBODY, PERNICIOUS_ANAEMIA, PREGNANCY
+from ...knowledge.concepts import B12_ACTIVE, B12_TOTAL, IF_ANTIBODY, PERNICIOUS_ANAEMIA, PREGNANCY
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
 from .b12_status import B12Assessment, b12_summary_text
 from .common import (

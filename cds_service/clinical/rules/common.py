@@ -13,22 +13,25 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from ..concepts import LOWER_IS_ABNORMAL, PREGNANCY
-from ..findings import EvidenceItem, ThresholdApplied
-from ..record import FUTURE_SKEW, LabResult, MedicationExposure, OrderFact, PatientRecord, Problem
+from ...knowledge.concepts import LOWER_IS_ABNORMAL, PREGNANCY
+from ..findings import SUMMARY_MAX, EvidenceItem, ThresholdApplied
+from ..record import (
+    FUTURE_SKEW,
+    OPEN_ORDER_STATUSES,
+    USABLE_LAB_STATUSES,
+    LabResult,
+    MedicationExposure,
+    OrderFact,
+    PatientRecord,
+    Problem,
+)
 
 if TYPE_CHECKING:
     from ...knowledge.model import Citation, Orderable, Threshold
 
 _T = TypeVar("_T")
 
-SUMMARY_MAX = 139  # CDS Hooks: summary is a "<140-character" sentence
 
-# Observation statuses a rule may interpret (clinical-reference 4.1: final, amended, corrected;
-# preliminary only if configured, which it is not).
-USABLE_LAB_STATUSES = frozenset({"final", "amended", "corrected"})
-# ServiceRequest statuses that mean "already ordered, do not suggest it again".
-OPEN_ORDER_STATUSES = frozenset({"draft", "active", "on-hold"})
 # Medication statuses that mean the drug was never taken: ignored for exposure and cover.
 NOT_TAKEN_STATUSES = frozenset({"entered-in-error", "cancelled", "not-taken", "draft"})
 
@@ -159,7 +162,8 @@ def fmt_result(result: LabResult) -> str:
 
 
 def summary(text: str) -> str:
-    """Keep a summary inside the CDS Hooks limit even if patient data made it long."""
+    """One line inside the CDS Hooks limit even if patient data made it long (clipped here, once)."""
+    text = " ".join(text.split())
     return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1].rstrip() + "…"
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..concepts import B12_REPLACEMENT, FOLATE_THERAPY_CLASSES, HORMONAL_CONTRACEPTIVE, LEUCOVORIN
+from ...knowledge.concepts import B12_REPLACEMENT, FOLATE_THERAPY_CLASSES, HORMONAL_CONTRACEPTIVE, LEUCOVORIN
 from ..findings import EvidenceItem
 from ..record import MedicationExposure, PatientRecord
 from ..units import format_mg

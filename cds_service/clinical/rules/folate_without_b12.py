@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..concepts import B12_ACTIVE, B12_TOTAL, FOLIC_ACID, METHOTREXATE, MMA, PREGNANCY
+from ...knowledge.concepts import B12_ACTIVE, B12_TOTAL, FOLIC_ACID, METHOTREXATE, MMA, PREGNANCY
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
 from ..record import MedicationExposure, PatientRecord
 from .b12_status import b12_summary_text

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..concepts import HAEMOGLOBIN, MACROCYTOSIS, MCV
+from ...knowledge.concepts import HAEMOGLOBIN, MACROCYTOSIS, MCV
 from ..findings import EvidenceItem, ThresholdApplied
 from ..record import PatientRecord
 from .common import (

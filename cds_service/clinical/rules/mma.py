@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from ..concepts import CKD, EGFR, HOMOCYSTEINE, MMA
+from ...knowledge.concepts import CKD, EGFR, HOMOCYSTEINE, MMA
 from ..findings import EvidenceItem, ThresholdApplied
 from ..record import LabResult, PatientRecord, Problem
 from .common import (

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..concepts import (
+from ...knowledge.concepts import (
     ATROPHIC_GASTRITIS,
     AUTOIMMUNE_ENDOCRINE,
     B12_ACTIVE,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import combinations
 
-from ..concepts import (
+from ...knowledge.concepts import (
     DIABETIC_NEUROPATHY,
     NEURO_DOMAINS,
     NEURO_SCD_MYELOPATHY,

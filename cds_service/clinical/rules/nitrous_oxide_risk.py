@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..concepts import B12_ACTIVE, B12_TOTAL, MMA
+from ...knowledge.concepts import B12_ACTIVE, B12_TOTAL, MMA
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
 from .common import (
     KnowledgeView,

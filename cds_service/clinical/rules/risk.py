@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..concepts import (
+from ...knowledge.concepts import (
     ALCOHOL_USE_DISORDER,
     NITROUS_OXIDE_DRUG,
     NITROUS_OXIDE_EXPOSURE,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..concepts import B12_ACTIVE, B12_TOTAL, FOLATE_SERUM, HOMOCYSTEINE, MMA
+from ...knowledge.concepts import B12_ACTIVE, B12_TOTAL, FOLATE_SERUM, HOMOCYSTEINE, MMA
 from ..findings import EvidenceItem, Finding, Indicator, ProposedAction
 from .b12_status import b12_summary_text
 from .common import (

@@ -141,3 +141,12 @@ CONDITION_CLASSES: Final = (
 )
 
 ALL_CONCEPTS: Final = LAB_ANALYTES | MEDICATION_CLASSES | CONDITION_CLASSES
+
+# How people name the code systems the knowledge uses (card evidence, `b12-cds knowledge`).
+CODE_SYSTEM_LABELS: dict[str, str] = {
+    "http://loinc.org": "LOINC",
+    "http://snomed.info/sct": "SNOMED CT",
+    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
+    "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
+    "http://www.whocc.no/atc": "ATC",
+}
