@@ -27,29 +27,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .api.middleware import install_middleware
     from .app_state import AppState, set_state
     from .card_gate import CardGate
-    from .cards.wording import check_wording_covers, load_wording
     from .clinical.rules import FAMILIES
-    from .config import ConfigError, load_settings
+    from .config import load_settings
     from .engine import Engine, system_clock
     from .fhir.fetch import FhirFetcher
-    from .knowledge import ThresholdOverrideError, load_knowledge
+    from .loading import load_all
     from .logging_setup import configure_logging
-    from .protocol.services import load_service_definitions
     from .security import install_jwt_auth
     from .storage.db import make_engine
 
     settings = load_settings(config)
     configure_logging(settings.log_level)
-    try:
-        kb = load_knowledge(settings.knowledge_dir, threshold_overrides=settings.threshold_overrides or None)
-    except ThresholdOverrideError as exc:
-        raise ConfigError(f"CDS_THRESHOLD_OVERRIDES: {exc}") from None
-    check_wording_covers(load_wording(), FAMILIES)  # a family without wording would be a 500 on its first card
-    service_defs = load_service_definitions(settings.hooks_dir, FAMILIES)
-    explain.check_families_documented(kb, FAMILIES)  # every card links to its family's /explain page
-    unknown_shadow = settings.shadow_services - set(service_defs)
-    if unknown_shadow:
-        raise ConfigError(f"CDS_SHADOW_SERVICES: unknown service id(s) {', '.join(sorted(unknown_shadow))}")
+    loaded = load_all(settings)  # every file, cross-checked, once (cds_service/loading.py)
+    kb, service_defs = loaded.knowledge, loaded.services
     policy = SuppressionPolicy.over_defaults(settings.suppression_days, list(FAMILIES))
     db = make_engine(settings.database_url)
     pinned = settings.evaluation_time

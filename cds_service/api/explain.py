@@ -13,16 +13,15 @@ Forms: `/explain/<family>` is HTML (JSON when the client asks for application/js
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 
 from .. import __version__
 from ..app_state import state
-from ..cards.wording import load_wording
 from ..errors import ServiceError
-from ..knowledge import Knowledge, KnowledgeError
+from ..knowledge import Knowledge
 from .http_json import json_response
 
 bp = Blueprint("explain", __name__, url_prefix="/explain", template_folder="templates",
@@ -35,17 +34,6 @@ CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'self'; img-src 'self';
 class UnknownFamily(ServiceError):
     def __init__(self, family: str) -> None:
         super().__init__(f"no rule family '{family}'; see GET /explain", 404, "not-found")
-
-
-def check_families_documented(kb: Knowledge, families: Iterable[str]) -> None:
-    """Start-up check: every rule family the service can answer with has an explanation page.
-
-    A card links to /explain/<family>; a family missing from families.json would be a dead link on
-    every such card, so it stops start-up instead.
-    """
-    missing = sorted(set(families) - set(kb.families))
-    if missing:
-        raise KnowledgeError(f"families.json: no entry for rule family(ies) {', '.join(missing)}")
 
 
 def _number(value: float) -> str:
@@ -68,7 +56,7 @@ def explanation(kb: Knowledge, family: str) -> dict[str, Any]:
     entry = kb.families.get(family)
     if entry is None:
         raise UnknownFamily(family)
-    tags = load_wording().status_tags
+    tags = kb.wording.status_tags
     thresholds = []
     guideline_ids: list[str] = list(entry.citations)
     for key in entry.thresholds:

@@ -21,10 +21,10 @@ from typing import Any, overload
 
 from ..clinical.findings import Finding, ProposedAction
 from ..clinical.rules.common import sentence_case
+from ..knowledge.wording import FamilyWording, Wording
 from .markdown import is_web_url, render_detail
 from .resources import resource_for
 from .units import with_display_units
-from .wording import FamilyWording, Wording, load_wording
 
 # For callers with no HTTP request (the evaluate CLI, tests): where `b12-cds serve` listens by default.
 LOCAL_BASE_URL = "http://127.0.0.1:8080"
@@ -45,7 +45,7 @@ def build_cards(
     """CDS Hooks cards for these findings, critical first (stable within an indicator)."""
     if not patient_id:
         raise CardBuildError("patient_id is required to build suggested resources")
-    wording = load_wording()
+    wording = kb.wording
     ordered = sorted(findings, key=lambda f: -f.indicator.rank)
     return [build_card(f, kb, hook=hook, patient_id=patient_id, wording=wording, base_url=base_url) for f in ordered]
 
@@ -54,7 +54,7 @@ def build_card(
     finding: Finding, kb: Any, *, hook: str, patient_id: str, wording: Wording | None = None,
     base_url: str | None = None,
 ) -> dict[str, Any]:
-    wording = wording or load_wording()
+    wording = wording or kb.wording
     finding = with_display_units(finding, kb)
     explain = explanation_url(base_url, finding.family)
     family = wording.family(finding.family)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .model import Citation, KnowledgeError, Threshold
+from .model import Citation, Knowledge, KnowledgeError, Threshold
 
 FAMILIES_FILE = "families.json"
 UNITS_FILE = "units.json"
@@ -141,3 +141,14 @@ def knowledge_digest(root: Path) -> str:
         digest.update(path.read_bytes())
         digest.update(b"\0")
     return "sha256:" + digest.hexdigest()[:16]
+
+
+def check_families_documented(kb: Knowledge, families: Iterable[str]) -> None:
+    """Start-up check: every rule family the service can answer with has an explanation page.
+
+    A card links to /explain/<family>; a family missing from families.json would be a dead link on
+    every such card, so it stops start-up instead.
+    """
+    missing = sorted(set(families) - set(kb.families))
+    if missing:
+        raise KnowledgeError(f"families.json: no entry for rule family(ies) {', '.join(missing)}")

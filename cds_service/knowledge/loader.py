@@ -37,6 +37,7 @@ from .model import (
 )
 from .products import PRODUCT_FILE, PRODUCT_TTYS, RXNORM, load_product_table
 from .validation import _concept_list, _field, _list, _number, _read, _strings
+from .wording import Wording, load_wording
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent
 EXT = "https://b12-neuro-cds.example.org/StructureDefinition/"
@@ -94,9 +95,27 @@ def load_knowledge(
     # The explanation pages' data (knowledge/explain.py), cross-checked against what was just loaded.
     kb.unit_display = load_unit_display(root, _read(root, "units.json"), known_units)
     kb.families = MappingProxyType(load_families(_read(root, FAMILIES_FILE), thresholds, citations))
+    kb.wording = _load_checked_wording(root, thresholds, citations)
     kb.version = knowledge_digest(root)
     kb.site_overrides = MappingProxyType({key: defaults[key] for key in threshold_overrides or {}})
     return kb
+
+
+def _load_checked_wording(
+    root: Path, thresholds: Mapping[str, Threshold], citations: Mapping[str, Citation]
+) -> Wording:
+    """wording.json, cross-checked against the rest: every status tag a threshold carries has its words,
+    and every family's source citation exists."""
+    wording = load_wording(root / "wording.json")
+    for key, threshold in thresholds.items():
+        if threshold.status not in wording.status_tags:
+            raise KnowledgeError(f"wording.json: status_tags: no words for status {threshold.status!r} "
+                                 f"(used by threshold {key})")
+    for code, family in wording.families.items():
+        if family.source_citation not in citations:
+            raise KnowledgeError(f"wording.json: families.{code}.source_citation: unknown citation "
+                                 f"{family.source_citation!r}")
+    return wording
 
 
 # --- value sets ------------------------------------------------------------------------------------

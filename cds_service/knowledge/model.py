@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from .explain import FamilyExplanation, UnitDisplay
+    from .wording import Wording
 
 from ..startup import StartupError
 from .medication_names import BrandName, NameExclusion, NameMatch, NameMatcher, word_pattern
@@ -217,6 +218,7 @@ class Knowledge:
     unit_display: UnitDisplay  # UCUM code -> unit as people write it
     version: str  # content digest of the knowledge files in force
     site_overrides: Mapping[str, Threshold]  # CDS_THRESHOLD_OVERRIDES key -> the default it replaced
+    wording: Wording  # card wording (wording.json), cross-checked with the thresholds and citations
 
     def __init__(
         self,

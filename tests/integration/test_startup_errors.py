@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.cards.wording import WORDING_FILE
 from cds_service.config import DEFAULT_HOOKS_DIR, PACKAGE_DIR
 from cds_service.knowledge import DEFAULT_DIRECTORY as KNOWLEDGE_DIR
+from cds_service.knowledge.wording import WORDING_FILE
 from tests.support.project import PROJECT
 
 BIN = Path(sys.executable).parent
@@ -98,6 +98,22 @@ def test_a_broken_wording_field_names_the_file_and_field(tmp_path: Path) -> None
     wording["families"]["mma-testing"]["source_label"] = " "
     _wording_in(root).write_text(json.dumps(wording), encoding="utf-8")
     assert_one_line_naming(start(tmp_path, pythonpath=root), "wording.json", "families.mma-testing.source_label")
+
+
+def test_wording_is_cross_checked_with_the_knowledge_it_names(tmp_path: Path) -> None:
+    """The wording is knowledge: a site's copy under CDS_KNOWLEDGE_DIR carries it, and the loader
+    checks it against the citations (and the status tags against the thresholds)."""
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE_DIR, knowledge, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    wording = json.loads((knowledge / "wording.json").read_text(encoding="utf-8"))
+    wording["families"]["b12-testing"]["source_citation"] = "no-such-guideline"
+    (knowledge / "wording.json").write_text(json.dumps(wording), encoding="utf-8")
+    assert_one_line_naming(start(tmp_path, CDS_KNOWLEDGE_DIR=str(knowledge)), "wording.json",
+                           "families.b12-testing.source_citation")
+    del wording["status_tags"]["design"]
+    wording["families"]["b12-testing"]["source_citation"] = "nice-ng239"
+    (knowledge / "wording.json").write_text(json.dumps(wording), encoding="utf-8")
+    assert_one_line_naming(start(tmp_path, CDS_KNOWLEDGE_DIR=str(knowledge)), "wording.json", "status_tags")
 
 
 def test_a_wording_file_that_is_not_json_names_the_file(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cds_service.cards import CardBuildError, build_cards
 from cds_service.cards.markdown import escape
-from cds_service.cards.wording import load_wording
 from cds_service.clinical.findings import (
     EvidenceItem,
     Finding,
@@ -22,6 +21,7 @@ from cds_service.clinical.findings import (
 )
 from cds_service.clinical.rules import FAMILIES, evaluate_families
 from cds_service.knowledge import concepts as c
+from cds_service.knowledge.wording import load_wording
 from tests.support.factories import assessed, b12, med, mma, problem, record, unreadable_b12
 
 TOPIC_SYSTEM = "https://b12-neuro-cds.example.org/CodeSystem/card-topic"

@@ -1,9 +1,11 @@
 """Per-family card wording (source label, topic display, override reasons, action labels), from data.
 
-The wording lives in `wording.json` next to this module so that a clinical reviewer can change what a
-card says without touching code, and so the override reasons of every family sit side by side.
-Loaded and checked once at start-up (`create_app`), cross-checked against the rule families: a broken
-file, or a family without wording, stops start-up with one line naming the file and the field.
+The wording is knowledge like the thresholds (`wording.json` in the knowledge directory, so a site's
+reviewed copy under CDS_KNOWLEDGE_DIR carries its wording too): a clinical reviewer changes what a
+card says without touching code, and the override reasons of every family sit side by side. The
+knowledge loader reads it with everything else and cross-checks it (status tags, citations);
+start-up checks it covers every rule family (cds_service/startup.py). A broken file stops start-up
+with one line naming the file and the field.
 """
 
 from __future__ import annotations
@@ -11,13 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ..startup import StartupError
 
-WORDING_FILE = Path(__file__).with_name("wording.json")
+WORDING_FILE = Path(__file__).with_name("wording.json")  # the shipped default, in the knowledge directory
 
 
 class WordingError(StartupError):
@@ -115,12 +116,12 @@ def parse_wording(data: Any) -> Wording:
     )
 
 
-@lru_cache(maxsize=1)
-def load_wording() -> Wording:
+def load_wording(path: Path = WORDING_FILE) -> Wording:
+    """Read and validate a wording file (the knowledge loader calls this for its directory)."""
     try:
-        data = json.loads(WORDING_FILE.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise WordingError(f"{WORDING_FILE}: cannot read ({exc.strerror or type(exc).__name__})") from None
+        raise WordingError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
     except ValueError as exc:
         raise WordingError(f"{WORDING_FILE.name}: not valid JSON ({exc})") from None
     return parse_wording(data)
