@@ -87,6 +87,9 @@ def read_b12_product(med: MedicationExposure, kb: KnowledgeView) -> ProductReadi
         if med.unit_strength_mg >= minimum and med.route == "oral":
             return ProductReading(med, True, reading)
         return ProductReading(med, False, reading + ": not a replacement dose")
+    if med.unit_strength_mg is not None and med.strength_per == "mL":
+        return ProductReading(med, False, f"{format_mg(med.unit_strength_mg)} per mL, route not recorded: "
+                                          "confirm it is a replacement dose")
     return ProductReading(med, False, "strength unknown: confirm it is a replacement dose")
 
 
