@@ -276,8 +276,8 @@ def test_same_day_mma_results_use_the_more_abnormal_one_whatever_their_order(kb)
 
 
 @pytest.mark.parametrize("name", ["Neo-Cytamen 1000micrograms/ml solution for injection", "Cytamen 1mg/1ml injection"])
-def test_uk_brand_b12_injections_are_recognised_and_counted(real_kb, name):
-    rec = build_patient_record([_statement(name)], real_kb, patient_id="p1", as_of=AS_OF)
+def test_uk_brand_b12_injections_are_recognised_and_counted(kb, name):
+    rec = build_patient_record([_statement(name)], kb, patient_id="p1", as_of=AS_OF)
     (m,) = rec.medications
     assert c.B12_REPLACEMENT in m.classes and m.route == "parenteral"
-    assert read_b12_product(m, real_kb).counts
+    assert read_b12_product(m, kb).counts
